@@ -1,0 +1,1 @@
+//! Slicer emulator.
