@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 
 use crate::error::{ApiError, Error, Result};
 use crate::models::*;
-use crate::transport::{Body, HttpTransport, ResponseBody};
+use crate::transport::{Body, HttpTransport, LongRunning, ResponseBody};
 use crate::url::{path, BaseUrl, Query};
 use crate::wire::format_go_duration;
 
@@ -166,24 +166,45 @@ impl<T: HttpTransport> SlicerClient<T> {
         body: Body,
         content_type: Option<&'static str>,
     ) -> Result<Response<ResponseBody>> {
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        self.dispatch(method, path, query, body, headers, false).await
+    }
+
+    /// Sends one request with extra headers; `long_running` lifts the
+    /// transport's request timeout (see [`LongRunning`]).
+    pub(crate) async fn dispatch(
+        &self,
+        method: Method,
+        path: &str,
+        query: &Query,
+        body: Body,
+        headers: HeaderMap,
+        long_running: bool,
+    ) -> Result<Response<ResponseBody>> {
         let mut uri = format!("{}{}", self.inner.base, path);
         if !query.is_empty() {
             uri.push('?');
             uri.push_str(&query.encode());
         }
-        let mut builder = Request::builder().method(method.clone()).uri(&uri);
-        if let Some(auth) = &self.inner.auth {
-            builder = builder.header(AUTHORIZATION, auth.clone());
-        }
-        if let Some(ua) = &self.inner.user_agent {
-            builder = builder.header(USER_AGENT, ua.clone());
-        }
-        if let Some(ct) = content_type {
-            builder = builder.header(CONTENT_TYPE, ct);
-        }
-        let request = builder
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(&uri)
             .body(body)
             .map_err(|e| Error::invalid(format!("cannot build a request for {path:?}: {e}")))?;
+        let request_headers = request.headers_mut();
+        if let Some(auth) = &self.inner.auth {
+            request_headers.insert(AUTHORIZATION, auth.clone());
+        }
+        if let Some(ua) = &self.inner.user_agent {
+            request_headers.insert(USER_AGENT, ua.clone());
+        }
+        request_headers.extend(headers);
+        if long_running {
+            request.extensions_mut().insert(LongRunning);
+        }
 
         let span = tracing::info_span!(
             "slicer.request",
@@ -194,8 +215,7 @@ impl<T: HttpTransport> SlicerClient<T> {
         );
         let started = web_time::Instant::now();
         let result = self.inner.transport.send(request).instrument(span.clone()).await;
-        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-        span.record("duration_ms", elapsed);
+        span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
         match &result {
             Ok(res) => {
                 span.record("status", res.status().as_u16());
@@ -208,7 +228,7 @@ impl<T: HttpTransport> SlicerClient<T> {
 
     /// Sends a request and reads the whole body, mapping any status outside
     /// `ok` to [`Error::Api`].
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -220,7 +240,13 @@ impl<T: HttpTransport> SlicerClient<T> {
             Some(b) => (Body::Bytes(b.into()), Some("application/json")),
             None => (Body::Empty, None),
         };
-        let res = self.send_raw(method.clone(), path, query, body, ct).await?;
+        // A wait or timeout in the query means the daemon holds the answer.
+        let long = query.has("wait") || query.has("timeout");
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = ct {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        let res = self.dispatch(method.clone(), path, query, body, headers, long).await?;
         let status = res.status();
         let bytes = res.into_body().collect().await?;
         let accepted = if ok.is_empty() {
@@ -234,12 +260,12 @@ impl<T: HttpTransport> SlicerClient<T> {
         Ok((status, bytes))
     }
 
-    async fn get_json<R: DeserializeOwned>(&self, path: &str, query: &Query) -> Result<R> {
+    pub(crate) async fn get_json<R: DeserializeOwned>(&self, path: &str, query: &Query) -> Result<R> {
         let (_, bytes) = self.call(Method::GET, path, query, None, &[StatusCode::OK]).await?;
         decode(&Method::GET, path, &bytes)
     }
 
-    async fn send_json<R: DeserializeOwned>(
+    pub(crate) async fn send_json<R: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -252,7 +278,7 @@ impl<T: HttpTransport> SlicerClient<T> {
         decode(&method, path, &bytes)
     }
 
-    async fn post_empty(&self, path: &str, query: &Query) -> Result<()> {
+    pub(crate) async fn post_empty(&self, path: &str, query: &Query) -> Result<()> {
         self.call(Method::POST, path, query, None, &[StatusCode::OK]).await?;
         Ok(())
     }
@@ -758,15 +784,15 @@ pub(crate) fn vm_path(hostname: &str, rest: &[&str]) -> Result<String> {
     path(&segments)
 }
 
-fn owned(items: &[&str]) -> Vec<String> {
+pub(crate) fn owned(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn encode_json(value: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
+pub(crate) fn encode_json(value: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::invalid(format!("cannot encode the request body: {e}")))
 }
 
-fn decode<R: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]) -> Result<R> {
+pub(crate) fn decode<R: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]) -> Result<R> {
     serde_json::from_slice(bytes).map_err(|e| Error::decode(format!("{method} {path}"), e))
 }
 

@@ -45,6 +45,24 @@ pub enum Error {
     /// A response stream ended before its final frame: output may be missing.
     #[error("the {0} stream ended before its final frame; output may be incomplete")]
     StreamTruncated(String),
+
+    /// The guest could not start the command, or aborted it (a frame or
+    /// buffered result carried an `error`). A non-zero exit is not this: it
+    /// is a normal result.
+    #[error("the command failed in the guest (exit code {exit_code}): {message}")]
+    ExecFailed {
+        /// The agent's message.
+        message: String,
+        /// The reported exit code, or 1 when the agent reported none.
+        exit_code: i32,
+    },
+
+    /// The background exec was reaped (HTTP 410): its output and status are gone.
+    #[error("background exec {exec_id:?} was reaped")]
+    ExecReaped {
+        /// The exec id.
+        exec_id: String,
+    },
 }
 
 impl Error {
@@ -53,6 +71,7 @@ impl Error {
         match self {
             Error::Api(e) => Some(e.status),
             Error::SecretExists { .. } => Some(StatusCode::CONFLICT),
+            Error::ExecReaped { .. } => Some(StatusCode::GONE),
             _ => None,
         }
     }

@@ -36,6 +36,8 @@
 //! contains the token.
 
 mod client;
+#[cfg(test)]
+mod client_tests;
 mod error;
 pub mod models;
 #[cfg(any(test, feature = "test-util"))]
@@ -47,7 +49,7 @@ pub mod wire;
 pub use client::{ClientConfig, SlicerClient, DEFAULT_USER_AGENT};
 pub use error::{ApiError, BoxError, Error, Result, TransportError, TransportErrorKind};
 pub use models::*;
-pub use transport::{Body, BoxStream, HttpTransport, MaybeSend, MaybeSync, ResponseBody};
+pub use transport::{Body, BoxStream, HttpTransport, LongRunning, MaybeSend, MaybeSync, ResponseBody};
 pub use url::{BaseUrl, Query};
 
 /// Re-exported so backends and callers name the same `http` and `bytes` types.

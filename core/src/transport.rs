@@ -191,3 +191,9 @@ impl<T: HttpTransport + ?Sized> HttpTransport for std::sync::Arc<T> {
         (**self).send(request).await
     }
 }
+
+/// Request extension marking a call whose response head may legitimately
+/// take long: long-polls (`wait-exit`), buffered exec, create or restore with
+/// a wait. Transports must not apply their default request timeout to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LongRunning;

@@ -124,6 +124,11 @@ impl Query {
         self
     }
 
+    /// Whether `key` was added at least once.
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| *k == key)
+    }
+
     /// Whether no pair was added.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
