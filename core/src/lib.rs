@@ -39,6 +39,7 @@ mod client;
 #[cfg(test)]
 mod client_tests;
 mod error;
+pub mod exec;
 pub mod models;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
@@ -47,6 +48,7 @@ mod url;
 pub mod wire;
 
 pub use client::{ClientConfig, SlicerClient, DEFAULT_USER_AGENT};
+pub use exec::{ExecFrame, ExecOutput, ExecRequest, ExecStream, ExitStatus, Stdio};
 pub use error::{ApiError, BoxError, Error, Result, TransportError, TransportErrorKind};
 pub use models::*;
 pub use transport::{Body, BoxStream, HttpTransport, LongRunning, MaybeSend, MaybeSync, ResponseBody};
