@@ -277,6 +277,7 @@ pub struct FrameDecoder {
     typed: bool,
     last_exit_code: i32,
     finished: bool,
+    exit_optional: bool,
     what: &'static str,
 }
 
@@ -328,6 +329,10 @@ impl FrameDecoder {
             self.line(&rest, out)?;
         }
         if self.finished {
+            return Ok(());
+        }
+        if self.exit_optional {
+            self.finished = true;
             return Ok(());
         }
         if self.typed {
@@ -446,6 +451,12 @@ impl ExecStream {
             pending: VecDeque::new(),
             done: false,
         }
+    }
+
+    /// Lets the stream end without an exit frame (a log replay of a process
+    /// that is still running), instead of reporting truncation.
+    pub(crate) fn allow_missing_exit(&mut self) {
+        self.decoder.exit_optional = true;
     }
 
     /// Reads the whole run: all of stdout, all of stderr and the exit status.

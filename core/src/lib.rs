@@ -35,11 +35,14 @@
 //! few specific variants such as [`Error::SecretExists`]. No error ever
 //! contains the token.
 
+pub mod background;
 mod client;
+pub mod copy;
 #[cfg(test)]
 mod client_tests;
 mod error;
 pub mod exec;
+pub mod fs;
 pub mod models;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
@@ -48,7 +51,15 @@ mod url;
 pub mod wire;
 
 pub use client::{ClientConfig, SlicerClient, DEFAULT_USER_AGENT};
+pub use background::{
+    BackgroundExec, BackgroundExecInfo, KillOptions, KillResponse, LogFrame, LogOptions, LogStream,
+    ReapResponse, Signal, WaitExitResponse,
+};
+pub use copy::{
+    CopyGeneration, Download, DownloadMode, DownloadRequest, SourceType, Upload, UploadKind, UploadSource,
+};
 pub use exec::{ExecFrame, ExecOutput, ExecRequest, ExecStream, ExitStatus, Stdio};
+pub use fs::{FileContents, FileType, FsEntry, MkdirRequest, WriteFileOptions};
 pub use error::{ApiError, BoxError, Error, Result, TransportError, TransportErrorKind};
 pub use models::*;
 pub use transport::{Body, BoxStream, HttpTransport, LongRunning, MaybeSend, MaybeSync, ResponseBody};
