@@ -470,3 +470,328 @@ fn hostnames_are_escaped_in_paths() {
     let req = c.transport().only_request();
     assert!(req.uri.ends_with("/slicer/vm/a%20b%3Fc"), "{}", req.uri);
 }
+
+fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, v.parse().unwrap());
+    }
+    h
+}
+
+fn with_headers(status: u16, pairs: &[(&'static str, &str)], body: &'static [u8]) -> Scripted {
+    Scripted::Response {
+        status: http::StatusCode::from_u16(status).unwrap(),
+        headers: headers(pairs),
+        chunks: vec![bytes::Bytes::from_static(body)],
+        break_after: false,
+    }
+}
+
+#[test]
+fn exec_streams_frames_and_maps_http_errors() {
+    let c = client(vec![Scripted::chunks(
+        200,
+        vec![
+            bytes::Bytes::from_static(b"{\"type\":\"started\",\"pid\":9}\n{\"type\":\"stdout\",\"data\":\"/w"),
+            bytes::Bytes::from_static(b"A=\",\"encoding\":\"base64\"}\n{\"type\":\"exit\",\"exit_code\":4}\n"),
+        ],
+    )]);
+    let out = block_on(c.exec_collect("sbox-1", &ExecRequest::new("/bin/true", ["a b"]))).unwrap();
+    assert_eq!(out.stdout, vec![0xff, 0x00]);
+    assert_eq!(out.exit_code(), 4);
+    assert_eq!(out.pid, Some(9));
+    let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec", "args=a+b&cmd=%2Fbin%2Ftrue&stdio=base64");
+    assert!(req.body.is_empty());
+
+    let c = client(vec![Scripted::status(409, r#"{"error":"vm is paused"}"#)]);
+    let err = block_on(c.exec("sbox-1", &ExecRequest::new("ls", [""; 0]))).unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+
+    let c = client(vec![Scripted::Response {
+        status: http::StatusCode::OK,
+        headers: Default::default(),
+        chunks: vec![bytes::Bytes::from_static(b"{\"type\":\"started\",\"pid\":9}\n")],
+        break_after: true,
+    }]);
+    let err = block_on(c.exec_collect("sbox-1", &ExecRequest::new("ls", [""; 0]))).unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+}
+
+#[test]
+fn exec_with_stdin_sends_the_body_and_flag() {
+    let c = client(vec![Scripted::status(200, "{\"type\":\"exit\",\"exit_code\":0}\n")]);
+    let stream = block_on(c.exec_with_stdin("sbox-1", &ExecRequest::new("cat", [""; 0]), Body::from(b"in".to_vec()))).unwrap();
+    block_on(stream.collect()).unwrap();
+    let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec", "cmd=cat&stdin=true&stdio=base64");
+    assert_eq!(&req.body[..], b"in");
+}
+
+#[test]
+fn buffered_exec_decodes_only_when_the_answer_says_base64() {
+    let c = client(vec![ok_json(json!({"stdout":"aGk=","stderr":"","encoding":"base64","exit_code":2}))]);
+    let out = block_on(c.exec_buffered("sbox-1", &ExecRequest::shell("echo hi; exit 2"))).unwrap();
+    assert_eq!((out.stdout_text().as_str(), out.exit_code()), ("hi", 2));
+    assert_request(
+        &c,
+        Method::POST,
+        "/vm/sbox-1/exec",
+        "buffered=true&cmd=echo+hi%3B+exit+2&shell=%2Fbin%2Fsh&stdio=base64",
+    );
+
+    let c = client(vec![ok_json(json!({"stdout":"aGk=","exit_code":0}))]);
+    let out = block_on(c.exec_buffered("sbox-1", &ExecRequest::new("x", [""; 0]))).unwrap();
+    assert_eq!(out.stdout_text(), "aGk=");
+
+    let c = client(vec![ok_json(json!({"error":"not found","exit_code":127}))]);
+    let err = block_on(c.exec_buffered("sbox-1", &ExecRequest::new("x", [""; 0]))).unwrap_err();
+    assert!(matches!(err, Error::ExecFailed { exit_code: 127, .. }), "{err:?}");
+}
+
+#[test]
+fn background_exec_calls() {
+    let c = client(vec![Scripted::status(201, r#"{"exec_id":"ex_1","pid":5,"ring_bytes":4096}"#)]);
+    let bg = block_on(c.exec_background("sbox-1", &ExecRequest::new("sleep", ["9"]), Some(4096))).unwrap();
+    assert_eq!(bg.exec_id, "ex_1");
+    assert_request(
+        &c,
+        Method::POST,
+        "/vm/sbox-1/exec",
+        "args=9&background=true&cmd=sleep&ring_bytes=4096&stdio=base64",
+    );
+
+    let c = client(vec![ok_json(json!([{"exec_id":"ex_1","running":true,"exit_code":null}]))]);
+    assert!(block_on(c.exec_list("sbox-1")).unwrap()[0].running);
+    assert_request(&c, Method::GET, "/vm/sbox-1/exec", "");
+
+    let c = client(vec![Scripted::status(410, r#"{"error":"reaped"}"#)]);
+    match block_on(c.exec_info("sbox-1", "ex_1")).unwrap_err() {
+        Error::ExecReaped { exec_id } => assert_eq!(exec_id, "ex_1"),
+        other => panic!("{other:?}"),
+    }
+
+    let c = client(vec![ok_json(json!({"exec_id":"ex_1","pid":5,"running":false,"signal_sent":"TERM"}))]);
+    block_on(c.exec_kill("sbox-1", "ex_1", KillOptions::default())).unwrap();
+    let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec/ex_1/kill", "");
+    assert!(req.body.is_empty());
+
+    let c = client(vec![ok_json(json!({"exec_id":"ex_1","signal_sent":"KILL"}))]);
+    let opts = KillOptions {
+        signal: Some(Signal::Term),
+        grace: Some(Duration::from_millis(250)),
+    };
+    block_on(c.exec_kill("sbox-1", "ex_1", opts)).unwrap();
+    let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec/ex_1/kill", "");
+    assert_eq!(req.json(), json!({"signal":"TERM","grace_ms":250}));
+
+    let c = client(vec![ok_json(json!({"exec_id":"ex_1","running":true,"timed_out":true}))]);
+    let w = block_on(c.exec_wait_exit("sbox-1", "ex_1", Duration::from_millis(2500))).unwrap();
+    assert!(w.timed_out && w.exit_code.is_none());
+    assert_request(&c, Method::GET, "/vm/sbox-1/exec/ex_1/wait-exit", "timeout=2");
+    assert!(matches!(
+        block_on(c.exec_wait_exit("sbox-1", "ex_1", Duration::from_secs(601))),
+        Err(Error::InvalidInput(_))
+    ));
+
+    let c = client(vec![ok_json(json!({"exec_id":"ex_1","reaped":true}))]);
+    assert!(block_on(c.exec_delete("sbox-1", "ex_1")).unwrap().reaped);
+    assert_request(&c, Method::DELETE, "/vm/sbox-1/exec/ex_1", "");
+}
+
+#[test]
+fn background_logs_replay_and_follow() {
+    use futures_util::StreamExt;
+    let replay = "{\"type\":\"gap\",\"id\":3,\"dropped_bytes\":10,\"dropped_frames\":2}\n\
+                  {\"type\":\"stdout\",\"id\":4,\"data\":\"aGk=\",\"encoding\":\"base64\"}\n";
+    let c = client(vec![Scripted::status(200, replay)]);
+    let opts = LogOptions {
+        follow: false,
+        from_id: Some(1),
+    };
+    let frames: Vec<_> = block_on(async {
+        let s = c.exec_logs("sbox-1", "ex_1", opts).await.unwrap();
+        s.collect::<Vec<_>>().await
+    });
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[1].as_ref().unwrap().id, 4);
+    assert_request(&c, Method::GET, "/vm/sbox-1/exec/ex_1/logs", "from_id=1");
+
+    // A follow that loses its connection before the exit frame is an error.
+    let c = client(vec![Scripted::status(200, replay)]);
+    let opts = LogOptions {
+        follow: true,
+        from_id: None,
+    };
+    let frames: Vec<_> = block_on(async {
+        let s = c.exec_logs("sbox-1", "ex_1", opts).await.unwrap();
+        s.collect::<Vec<_>>().await
+    });
+    assert!(matches!(frames.last(), Some(Err(Error::StreamTruncated(_)))), "{frames:?}");
+    assert_request(&c, Method::GET, "/vm/sbox-1/exec/ex_1/logs", "follow=true");
+}
+
+#[test]
+fn filesystem_calls() {
+    let c = client(vec![ok_json(
+        json!([{"name":"a","type":"directory","size":4096,"mtime":1776024825,"mode":"0755"}]),
+    )]);
+    let entries = block_on(c.read_dir("sbox-1", "/home/ubuntu")).unwrap();
+    assert!(entries[0].is_dir());
+    assert_eq!(entries[0].mode_bits(), Some(0o755));
+    assert!(entries[0].mtime.is_some());
+    assert_request(&c, Method::GET, "/vm/sbox-1/fs/readdir", "path=%2Fhome%2Fubuntu");
+
+    let c = client(vec![Scripted::status(404, r#"{"error":"no such file"}"#)]);
+    assert_eq!(block_on(c.stat("sbox-1", "/nope")).unwrap(), None);
+    let c = client(vec![Scripted::status(500, r#"{"error":"io"}"#)]);
+    assert!(block_on(c.exists("sbox-1", "/x")).is_err());
+
+    let c = client(vec![Scripted::status(200, "")]);
+    let req = MkdirRequest {
+        path: "/srv/a/b".into(),
+        recursive: true,
+        mode: Some("0750".into()),
+    };
+    block_on(c.mkdir("sbox-1", &req)).unwrap();
+    let sent = assert_request(&c, Method::POST, "/vm/sbox-1/fs/mkdir", "");
+    assert_eq!(sent.json(), json!({"path":"/srv/a/b","recursive":true,"mode":"0750"}));
+
+    let c = client(vec![Scripted::status(200, "")]);
+    block_on(c.remove("sbox-1", "/srv/a", false)).unwrap();
+    assert_request(&c, Method::DELETE, "/vm/sbox-1/fs/remove", "path=%2Fsrv%2Fa&recursive=false");
+
+    let c = client(vec![with_headers(200, &[("x-slicer-file-mode", "0755")], b"\x00\xff")]);
+    let file = block_on(c.read_file("sbox-1", "/bin/tool")).unwrap();
+    assert_eq!((&file.data[..], file.mode), (&b"\x00\xff"[..], 0o755));
+    let req = assert_request(&c, Method::GET, "/vm/sbox-1/cp", "path=%2Fbin%2Ftool");
+    assert_eq!(req.header("accept"), Some("application/octet-stream"));
+
+    let c = client(vec![Scripted::status(200, "")]);
+    let opts = WriteFileOptions {
+        uid: Some(0),
+        gid: None,
+        permissions: Some("0644".into()),
+    };
+    block_on(c.write_file("sbox-1", "/etc/x", b"abc".to_vec(), &opts)).unwrap();
+    let req = assert_request(&c, Method::POST, "/vm/sbox-1/cp", "path=%2Fetc%2Fx&permissions=0644&uid=0");
+    assert_eq!(&req.body[..], b"abc");
+    assert_eq!(req.header("content-type"), Some("application/octet-stream"));
+}
+
+#[test]
+fn upload_falls_back_only_on_the_exact_legacy_refusal() {
+    let mut upload = Upload::directory("/srv", "site");
+    upload.uid = Some(1000);
+    upload.gid = Some(1000);
+    upload.exclude = vec!["*.tmp".into()];
+    upload.unpacked_size = Some(18234);
+    let refusal = r#"{"error":"cp produced an unexpected error: 400: invalid mode: cp-v1-tar"}"#;
+    let c = client(vec![Scripted::status(400, refusal), Scripted::status(200, "")]);
+    let generation = block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b"TAR"[..]))).unwrap();
+    assert_eq!(generation, CopyGeneration::Legacy);
+    let reqs = c.transport().requests();
+    assert_eq!(
+        reqs[0].query(),
+        "copy_semantics=cp-v1&exclude=%2A.tmp&gid=1000&mode=cp-v1-tar&path=%2Fsrv&source_name=site&source_type=directory&uid=1000"
+    );
+    assert_eq!(reqs[1].query(), "exclude=%2A.tmp&gid=1000&mode=tar&path=%2Fsrv&uid=1000");
+    for r in &reqs {
+        assert_eq!(&r.body[..], b"TAR");
+        assert_eq!(r.header("content-type"), Some("application/x-tar"));
+        assert_eq!(r.header("x-slicer-unpacked-size"), Some("18234"));
+    }
+
+    // A different 400, or the refusal of another mode, fails at once.
+    for body in [r#"{"error":"bad path"}"#, r#"{"error":"invalid mode: cp-v1-binary"}"#] {
+        let c = client(vec![Scripted::status(400, body)]);
+        let err = block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b""[..]))).unwrap_err();
+        assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
+        assert_eq!(c.transport().requests().len(), 1);
+    }
+    let c = client(vec![Scripted::status(500, "invalid mode: cp-v1-tar")]);
+    assert!(block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b""[..]))).is_err());
+    assert_eq!(c.transport().requests().len(), 1);
+}
+
+#[test]
+fn binary_upload_sends_cp_v1_file_metadata() {
+    let c = client(vec![Scripted::status(200, "")]);
+    let mut upload = Upload::file("/home/ubuntu/bin/", "tool");
+    upload.permissions = Some("0755".into());
+    block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b"\x7fELF"[..]))).unwrap();
+    let req = assert_request(
+        &c,
+        Method::POST,
+        "/vm/sbox-3/cp",
+        "copy_semantics=cp-v1&mode=cp-v1-binary&path=%2Fhome%2Fubuntu%2Fbin%2F&permissions=0755&source_name=tool&source_type=file",
+    );
+    assert_eq!(req.header("content-type"), Some("application/octet-stream"));
+    assert!(req.header("x-slicer-unpacked-size").is_none());
+}
+
+#[test]
+fn cp_v1_download_reads_metadata_and_rejects_incomplete_answers() {
+    let c = client(vec![with_headers(
+        200,
+        &[
+            ("x-slicer-source-type", "directory"),
+            ("x-slicer-source-name-base64", "IHNpdGUg"),
+        ],
+        b"tar",
+    )]);
+    let mut req = DownloadRequest::new("/srv/ site ", DownloadMode::Recursive);
+    req.exclude = vec!["node_modules".into()];
+    let d = block_on(c.cp_download("sbox-3", &req)).unwrap();
+    assert_eq!((d.source_type, d.name.as_str(), d.generation), (SourceType::Directory, " site ", CopyGeneration::CpV1));
+    let sent = assert_request(
+        &c,
+        Method::GET,
+        "/vm/sbox-3/cp",
+        "copy_semantics=cp-v1&exclude=node_modules&mode=cp-v1-recursive&path=%2Fsrv%2F+site+",
+    );
+    assert_eq!(sent.header("accept"), Some("application/octet-stream, application/x-tar"));
+
+    let bad: [&[(&'static str, &str)]; 4] = [
+        &[("x-slicer-source-type", "file")],
+        &[("x-slicer-source-type", "file"), ("x-slicer-source-name", "a")],
+        &[("x-slicer-source-type", "directory"), ("x-slicer-source-name-base64", "YQ")],
+        &[("x-slicer-source-type", "file"), ("x-slicer-source-name-base64", "")],
+    ];
+    for h in bad {
+        let c = client(vec![with_headers(200, h, b"")]);
+        let err = block_on(c.cp_download("sbox-3", &DownloadRequest::new("/a", DownloadMode::Binary))).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{h:?}: {err:?}");
+    }
+}
+
+#[test]
+fn recursive_download_against_a_legacy_agent_tries_binary_then_tar() {
+    let c = client(vec![
+        Scripted::status(400, r#"{"error":"invalid mode: cp-v1-recursive"}"#),
+        Scripted::status(400, r#"{"error":"must specify a file not a directory"}"#),
+        Scripted::status(200, "tarbytes"),
+    ]);
+    let d = block_on(c.cp_download("sbox-3", &DownloadRequest::new("/srv/site/", DownloadMode::Recursive))).unwrap();
+    assert_eq!((d.source_type, d.name.as_str(), d.generation), (SourceType::Directory, "site", CopyGeneration::Legacy));
+    let reqs = c.transport().requests();
+    let queries: Vec<String> = reqs.iter().map(|r| r.query()).collect();
+    assert_eq!(
+        queries,
+        [
+            "copy_semantics=cp-v1&mode=cp-v1-recursive&path=%2Fsrv%2Fsite%2F",
+            "mode=binary&path=%2Fsrv%2Fsite%2F",
+            "mode=tar&path=%2Fsrv%2Fsite%2F",
+        ]
+    );
+
+    let c = client(vec![
+        Scripted::status(400, r#"{"error":"invalid mode: cp-v1-binary"}"#),
+        with_headers(200, &[("x-slicer-file-mode", "0640")], b"x"),
+    ]);
+    let d = block_on(c.cp_download("sbox-3", &DownloadRequest::new("~/notes.txt", DownloadMode::Binary))).unwrap();
+    assert_eq!((d.source_type, d.name.as_str(), d.mode), (SourceType::File, "notes.txt", 0o640));
+
+    let c = client(vec![Scripted::status(400, r#"{"error":"invalid mode: cp-v1-tar"}"#)]);
+    let err = block_on(c.cp_download("sbox-3", &DownloadRequest::new("..", DownloadMode::Tar))).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+}
