@@ -213,6 +213,9 @@ impl<T: HttpTransport> SlicerClient<T> {
             status = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
+        // web-time is std's clock on native and `performance.now()` on wasm32,
+        // where std's clock panics; the lint cannot tell the two apart.
+        #[allow(clippy::disallowed_methods)]
         let started = web_time::Instant::now();
         let result = self.inner.transport.send(request).instrument(span.clone()).await;
         span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);

@@ -18,9 +18,10 @@ pub enum Error {
     #[error(transparent)]
     Transport(#[from] TransportError),
 
-    /// The daemon answered with a non-success status.
+    /// The daemon answered with a non-success status. Boxed to keep
+    /// `Result`s small.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(Box<ApiError>),
 
     /// `create_secret` named a secret that already exists (HTTP 409).
     #[error("secret {name:?} already exists")]
@@ -46,6 +47,11 @@ pub enum Error {
     #[error("the {0} stream ended before its final frame; output may be incomplete")]
     StreamTruncated(String),
 
+    /// A tar archive could not be built, read or filtered: a bad entry
+    /// name, a corrupt or truncated archive, a bad exclude pattern.
+    #[error(transparent)]
+    Tar(#[from] crate::tar::TarError),
+
     /// The guest could not start the command, or aborted it (a frame or
     /// buffered result carried an `error`). A non-zero exit is not this: it
     /// is a normal result.
@@ -63,6 +69,12 @@ pub enum Error {
         /// The exec id.
         exec_id: String,
     },
+}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        Error::Api(Box::new(e))
+    }
 }
 
 impl Error {

@@ -266,6 +266,9 @@ fn parse_time(s: &Option<String>) -> Option<OffsetDateTime> {
         .filter(|t| t.year() > 1)
 }
 
+/// A decoded frame with its background-log id, when the agent sent one.
+pub type IdFrame = (Option<u64>, ExecFrame);
+
 /// Turns NDJSON bytes into frames, chunk by chunk.
 ///
 /// Lines may be split anywhere across chunks, including inside a multi-byte
@@ -301,7 +304,7 @@ impl FrameDecoder {
     /// # Errors
     /// [`Error::Decode`] for a line that is not a JSON frame or output that is
     /// not valid base64; [`Error::ExecFailed`] for a frame carrying `error`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<(Option<u64>, ExecFrame)>) -> Result<()> {
+    pub fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<IdFrame>) -> Result<()> {
         self.buf.extend_from_slice(chunk);
         while !self.finished {
             let Some(nl) = self.buf.iter().position(|&b| b == b'\n') else {
@@ -323,7 +326,7 @@ impl FrameDecoder {
     /// # Errors
     /// [`Error::StreamTruncated`] when a typed stream ended without its exit
     /// frame; the errors of [`feed`](Self::feed) for the last line.
-    pub fn finish(&mut self, out: &mut VecDeque<(Option<u64>, ExecFrame)>) -> Result<()> {
+    pub fn finish(&mut self, out: &mut VecDeque<IdFrame>) -> Result<()> {
         if !self.finished && !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
             self.line(&rest, out)?;
@@ -349,7 +352,7 @@ impl FrameDecoder {
         Ok(())
     }
 
-    fn line(&mut self, line: &[u8], out: &mut VecDeque<(Option<u64>, ExecFrame)>) -> Result<()> {
+    fn line(&mut self, line: &[u8], out: &mut VecDeque<IdFrame>) -> Result<()> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -439,7 +442,7 @@ fn preview(line: &[u8]) -> String {
 pub struct ExecStream {
     body: ResponseBody,
     decoder: FrameDecoder,
-    pending: VecDeque<(Option<u64>, ExecFrame)>,
+    pending: VecDeque<IdFrame>,
     done: bool,
 }
 
@@ -481,7 +484,7 @@ impl ExecStream {
     pub(crate) fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<(Option<u64>, ExecFrame)>>> {
+    ) -> Poll<Option<Result<IdFrame>>> {
         loop {
             if let Some(frame) = self.pending.pop_front() {
                 return Poll::Ready(Some(Ok(frame)));

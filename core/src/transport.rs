@@ -49,8 +49,10 @@ pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + 'static>>;
 
 /// A request body: nothing, a buffer, or a stream that is never held whole.
+#[derive(Default)]
 pub enum Body {
     /// No body.
+    #[default]
     Empty,
     /// A complete buffer.
     Bytes(Bytes),
@@ -83,12 +85,6 @@ impl Body {
             Body::Bytes(b) => Some(b.len() as u64),
             Body::Stream { length, .. } => *length,
         }
-    }
-}
-
-impl Default for Body {
-    fn default() -> Self {
-        Body::Empty
     }
 }
 
