@@ -44,6 +44,7 @@ mod error;
 pub mod exec;
 pub mod fs;
 pub mod models;
+pub mod tar;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod transport;
