@@ -47,7 +47,10 @@ pub struct BackgroundExecInfo {
     /// Program.
     pub command: String,
     /// Arguments.
-    #[serde(deserialize_with = "wire::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        deserialize_with = "wire::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub args: Vec<String>,
     /// Working directory.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -255,7 +258,10 @@ impl<T: HttpTransport> SlicerClient<T> {
     ) -> Result<BackgroundExec> {
         let mut query = request.to_query()?;
         query.push("background", "true");
-        query.push_opt("ring_bytes", ring_bytes.filter(|&n| n > 0).map(|n| n.to_string()));
+        query.push_opt(
+            "ring_bytes",
+            ring_bytes.filter(|&n| n > 0).map(|n| n.to_string()),
+        );
         let path = vm_path(hostname, &["exec"])?;
         self.send_json(
             Method::POST,
@@ -272,9 +278,12 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::Api`] for the VM.
     pub async fn exec_list(&self, hostname: &str) -> Result<Vec<BackgroundExecInfo>> {
-        self.get_json::<Option<Vec<BackgroundExecInfo>>>(&vm_path(hostname, &["exec"])?, &Query::new())
-            .await
-            .map(Option::unwrap_or_default)
+        self.get_json::<Option<Vec<BackgroundExecInfo>>>(
+            &vm_path(hostname, &["exec"])?,
+            &Query::new(),
+        )
+        .await
+        .map(Option::unwrap_or_default)
     }
 
     /// `GET /vm/{hostname}/exec/{id}`.
@@ -293,15 +302,30 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::ExecReaped`] after a reap; the stream yields
     /// [`Error::StreamTruncated`] when a follow loses its connection.
-    pub async fn exec_logs(&self, hostname: &str, exec_id: &str, options: LogOptions) -> Result<LogStream> {
+    pub async fn exec_logs(
+        &self,
+        hostname: &str,
+        exec_id: &str,
+        options: LogOptions,
+    ) -> Result<LogStream> {
         let path = exec_path(hostname, exec_id, Some("logs"))?;
         let mut query = Query::new();
         if options.follow {
             query.push("follow", "true");
         }
-        query.push_opt("from_id", options.from_id.filter(|&n| n > 0).map(|n| n.to_string()));
+        query.push_opt(
+            "from_id",
+            options.from_id.filter(|&n| n > 0).map(|n| n.to_string()),
+        );
         let res = self
-            .dispatch(Method::GET, &path, &query, Body::Empty, HeaderMap::new(), options.follow)
+            .dispatch(
+                Method::GET,
+                &path,
+                &query,
+                Body::Empty,
+                HeaderMap::new(),
+                options.follow,
+            )
             .await?;
         let status = res.status();
         if status != StatusCode::OK {
@@ -329,15 +353,27 @@ impl<T: HttpTransport> SlicerClient<T> {
     ///
     /// # Errors
     /// [`Error::ExecReaped`] after a reap.
-    pub async fn exec_kill(&self, hostname: &str, exec_id: &str, options: KillOptions) -> Result<KillResponse> {
+    pub async fn exec_kill(
+        &self,
+        hostname: &str,
+        exec_id: &str,
+        options: KillOptions,
+    ) -> Result<KillResponse> {
         let path = exec_path(hostname, exec_id, Some("kill"))?;
         let body = KillBody {
-            signal: options.signal.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            signal: options
+                .signal
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
             grace_ms: options.grace.map(|g| g.as_millis() as u64),
         };
         // Go sends no body at all when both fields are unset.
-        let json = (body != KillBody::default()).then(|| encode_json(&body)).transpose()?;
-        let result = self.call(Method::POST, &path, &Query::new(), json, &[StatusCode::OK]).await;
+        let json = (body != KillBody::default())
+            .then(|| encode_json(&body))
+            .transpose()?;
+        let result = self
+            .call(Method::POST, &path, &Query::new(), json, &[StatusCode::OK])
+            .await;
         let (_, bytes) = reaped(exec_id, result)?;
         decode(&Method::POST, &path, &bytes)
     }
@@ -349,7 +385,12 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::InvalidInput`] for a timeout under one second or over 600;
     /// [`Error::ExecReaped`] after a reap.
-    pub async fn exec_wait_exit(&self, hostname: &str, exec_id: &str, timeout: Duration) -> Result<WaitExitResponse> {
+    pub async fn exec_wait_exit(
+        &self,
+        hostname: &str,
+        exec_id: &str,
+        timeout: Duration,
+    ) -> Result<WaitExitResponse> {
         if timeout < Duration::from_secs(1) || timeout > MAX_WAIT_EXIT {
             return Err(Error::invalid(format!(
                 "wait-exit timeout {timeout:?} must be between 1 s and 600 s (whole seconds)"
@@ -370,14 +411,25 @@ impl<T: HttpTransport> SlicerClient<T> {
     pub async fn exec_delete(&self, hostname: &str, exec_id: &str) -> Result<ReapResponse> {
         let path = exec_path(hostname, exec_id, None)?;
         let result = self
-            .send_json(Method::DELETE, &path, &Query::new(), None::<&()>, &[StatusCode::OK])
+            .send_json(
+                Method::DELETE,
+                &path,
+                &Query::new(),
+                None::<&()>,
+                &[StatusCode::OK],
+            )
             .await;
         reaped(exec_id, result)
     }
 }
 
 fn exec_path(hostname: &str, exec_id: &str, tail: Option<&str>) -> Result<String> {
-    let mut segments = vec![("", "vm"), ("hostname", hostname), ("", "exec"), ("exec id", exec_id)];
+    let mut segments = vec![
+        ("", "vm"),
+        ("hostname", hostname),
+        ("", "exec"),
+        ("exec id", exec_id),
+    ];
     segments.extend(tail.map(|t| ("", t)));
     crate::url::path(&segments)
 }

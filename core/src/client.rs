@@ -115,8 +115,9 @@ impl<T: HttpTransport> SlicerClient<T> {
         };
         let auth = match config.token.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {t}"))
-                    .map_err(|_| Error::invalid("the token contains characters not allowed in a header"))?;
+                let mut v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                    Error::invalid("the token contains characters not allowed in a header")
+                })?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -125,10 +126,9 @@ impl<T: HttpTransport> SlicerClient<T> {
         let user_agent = match config.user_agent.as_deref() {
             None => Some(HeaderValue::from_static(DEFAULT_USER_AGENT)),
             Some("") => None,
-            Some(ua) => Some(
-                HeaderValue::from_str(ua)
-                    .map_err(|_| Error::invalid(format!("user agent {ua:?} is not a valid header value")))?,
-            ),
+            Some(ua) => Some(HeaderValue::from_str(ua).map_err(|_| {
+                Error::invalid(format!("user agent {ua:?} is not a valid header value"))
+            })?),
         };
         Ok(SlicerClient {
             inner: Arc::new(Inner {
@@ -170,7 +170,8 @@ impl<T: HttpTransport> SlicerClient<T> {
         if let Some(ct) = content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
-        self.dispatch(method, path, query, body, headers, false).await
+        self.dispatch(method, path, query, body, headers, false)
+            .await
     }
 
     /// Sends one request with extra headers; `long_running` lifts the
@@ -217,7 +218,12 @@ impl<T: HttpTransport> SlicerClient<T> {
         // where std's clock panics; the lint cannot tell the two apart.
         #[allow(clippy::disallowed_methods)]
         let started = web_time::Instant::now();
-        let result = self.inner.transport.send(request).instrument(span.clone()).await;
+        let result = self
+            .inner
+            .transport
+            .send(request)
+            .instrument(span.clone())
+            .await;
         span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
         match &result {
             Ok(res) => {
@@ -249,7 +255,9 @@ impl<T: HttpTransport> SlicerClient<T> {
         if let Some(ct) = ct {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
-        let res = self.dispatch(method.clone(), path, query, body, headers, long).await?;
+        let res = self
+            .dispatch(method.clone(), path, query, body, headers, long)
+            .await?;
         let status = res.status();
         let bytes = res.into_body().collect().await?;
         let accepted = if ok.is_empty() {
@@ -263,8 +271,14 @@ impl<T: HttpTransport> SlicerClient<T> {
         Ok((status, bytes))
     }
 
-    pub(crate) async fn get_json<R: DeserializeOwned>(&self, path: &str, query: &Query) -> Result<R> {
-        let (_, bytes) = self.call(Method::GET, path, query, None, &[StatusCode::OK]).await?;
+    pub(crate) async fn get_json<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Query,
+    ) -> Result<R> {
+        let (_, bytes) = self
+            .call(Method::GET, path, query, None, &[StatusCode::OK])
+            .await?;
         decode(&Method::GET, path, &bytes)
     }
 
@@ -282,7 +296,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     }
 
     pub(crate) async fn post_empty(&self, path: &str, query: &Query) -> Result<()> {
-        self.call(Method::POST, path, query, None, &[StatusCode::OK]).await?;
+        self.call(Method::POST, path, query, None, &[StatusCode::OK])
+            .await?;
         Ok(())
     }
 
@@ -294,7 +309,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// [`Error::Api`] for any non-2xx status, [`Error::Transport`] when the
     /// daemon cannot be reached.
     pub async fn healthz(&self) -> Result<()> {
-        self.call(Method::GET, "/healthz", &Query::new(), None, &[]).await?;
+        self.call(Method::GET, "/healthz", &Query::new(), None, &[])
+            .await?;
         Ok(())
     }
 
@@ -325,7 +341,11 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::InvalidInput`] for an empty group or both filters set;
     /// [`Error::Api`] with 404 for an unknown group.
-    pub async fn get_host_group_nodes(&self, group: &str, options: &ListOptions) -> Result<Vec<Node>> {
+    pub async fn get_host_group_nodes(
+        &self,
+        group: &str,
+        options: &ListOptions,
+    ) -> Result<Vec<Node>> {
         let path = path(&[("", "hostgroup"), ("host group name", group), ("", "nodes")])?;
         self.list_nodes(&path, options).await
     }
@@ -343,7 +363,9 @@ impl<T: HttpTransport> SlicerClient<T> {
         let mut query = Query::new();
         match (&options.tag, &options.tag_prefix) {
             (Some(_), Some(_)) => {
-                return Err(Error::invalid("tag and tag_prefix filters cannot be combined; set one"))
+                return Err(Error::invalid(
+                    "tag and tag_prefix filters cannot be combined; set one",
+                ))
             }
             (Some(tag), None) => query.push("tag", tag.as_str()),
             (None, Some(prefix)) => query.push("tag_prefix", prefix.as_str()),
@@ -363,11 +385,16 @@ impl<T: HttpTransport> SlicerClient<T> {
         if name.is_empty() {
             return Err(Error::invalid("VM name must not be empty"));
         }
-        let mut nodes = self.list_vms(&ListOptions::tag(format!("name={name}"))).await?;
+        let mut nodes = self
+            .list_vms(&ListOptions::tag(format!("name={name}")))
+            .await?;
         if nodes.len() == 1 {
             return Ok(nodes.remove(0));
         }
-        let message = format!("{} VMs are named {name:?}; expected exactly one", nodes.len());
+        let message = format!(
+            "{} VMs are named {name:?}; expected exactly one",
+            nodes.len()
+        );
         Err(ApiError {
             method: Method::GET,
             path: "/nodes".into(),
@@ -387,7 +414,11 @@ impl<T: HttpTransport> SlicerClient<T> {
     ///
     /// # Errors
     /// [`Error::Api`]: 400 for limits exceeded, 404 for an unknown group.
-    pub async fn create_vm(&self, group: &str, request: &CreateVmRequest) -> Result<CreateVmResponse> {
+    pub async fn create_vm(
+        &self,
+        group: &str,
+        request: &CreateVmRequest,
+    ) -> Result<CreateVmResponse> {
         self.create_vm_with_options(group, request, CreateVmOptions::default())
             .await
     }
@@ -417,7 +448,11 @@ impl<T: HttpTransport> SlicerClient<T> {
             "" => self.default_host_group().await?,
             g => g.to_owned(),
         };
-        let path = path(&[("", "hostgroup"), ("host group name", &group), ("", "nodes")])?;
+        let path = path(&[
+            ("", "hostgroup"),
+            ("host group name", &group),
+            ("", "nodes"),
+        ])?;
         self.send_json(
             Method::POST,
             &path,
@@ -432,7 +467,9 @@ impl<T: HttpTransport> SlicerClient<T> {
         let groups = self.get_host_groups().await?;
         match groups.as_slice() {
             [only] => Ok(only.name.clone()),
-            [] => Err(Error::invalid("no host group given and the daemon has none configured")),
+            [] => Err(Error::invalid(
+                "no host group given and the daemon has none configured",
+            )),
             many => {
                 let names: Vec<&str> = many.iter().map(|g| g.name.as_str()).collect();
                 Err(Error::invalid(format!(
@@ -456,7 +493,13 @@ impl<T: HttpTransport> SlicerClient<T> {
             ("hostname", hostname),
         ])?;
         let res: DeleteVmResponse = self
-            .send_json(Method::DELETE, &path, &Query::new(), None::<&()>, &[StatusCode::OK])
+            .send_json(
+                Method::DELETE,
+                &path,
+                &Query::new(),
+                None::<&()>,
+                &[StatusCode::OK],
+            )
             .await?;
         if !res.error.is_empty() {
             return Err(ApiError {
@@ -486,7 +529,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::Api`] with 404 for an unknown VM.
     pub async fn pause_vm(&self, hostname: &str) -> Result<()> {
-        self.post_empty(&vm_path(hostname, &["pause"])?, &Query::new()).await
+        self.post_empty(&vm_path(hostname, &["pause"])?, &Query::new())
+            .await
     }
 
     /// `POST /vm/{hostname}/resume`: runs a paused VM again.
@@ -494,7 +538,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::Api`] with 404 for an unknown VM.
     pub async fn resume_vm(&self, hostname: &str) -> Result<()> {
-        self.post_empty(&vm_path(hostname, &["resume"])?, &Query::new()).await
+        self.post_empty(&vm_path(hostname, &["resume"])?, &Query::new())
+            .await
     }
 
     /// `POST /vm/{hostname}/suspend`: snapshots the VM and stops it.
@@ -502,7 +547,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::Api`]: 404 unknown VM, 501 where the platform cannot snapshot.
     pub async fn suspend_vm(&self, hostname: &str) -> Result<()> {
-        self.post_empty(&vm_path(hostname, &["suspend"])?, &Query::new()).await
+        self.post_empty(&vm_path(hostname, &["suspend"])?, &Query::new())
+            .await
     }
 
     /// `POST /vm/{hostname}/restore`: resumes a suspended VM; returns once
@@ -519,13 +565,18 @@ impl<T: HttpTransport> SlicerClient<T> {
     ///
     /// # Errors
     /// As [`restore_vm`](Self::restore_vm).
-    pub async fn restore_vm_with_options(&self, hostname: &str, options: RestoreVmOptions) -> Result<()> {
+    pub async fn restore_vm_with_options(
+        &self,
+        hostname: &str,
+        options: RestoreVmOptions,
+    ) -> Result<()> {
         let mut query = Query::new();
         if options.wait_for_agent {
             query.push("wait", "agent");
             query.push_opt("timeout", options.timeout.map(format_go_duration));
         }
-        self.post_empty(&vm_path(hostname, &["restore"])?, &query).await
+        self.post_empty(&vm_path(hostname, &["restore"])?, &query)
+            .await
     }
 
     /// `POST /vm/{hostname}/relaunch`: boots a stopped persistent VM from its
@@ -553,7 +604,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     pub async fn shutdown(&self, hostname: &str, action: ShutdownAction) -> Result<()> {
         let mut query = Query::new();
         query.push("action", action.as_str());
-        self.post_empty(&vm_path(hostname, &["shutdown"])?, &query).await
+        self.post_empty(&vm_path(hostname, &["shutdown"])?, &query)
+            .await
     }
 
     // ---- tags -----------------------------------------------------------
@@ -563,7 +615,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::Api`] with 404 for an unknown VM.
     pub async fn get_vm_tags(&self, hostname: &str) -> Result<VmTags> {
-        self.get_json(&vm_path(hostname, &["tags"])?, &Query::new()).await
+        self.get_json(&vm_path(hostname, &["tags"])?, &Query::new())
+            .await
     }
 
     /// `PATCH /vm/{hostname}/tags`: one atomic add/remove or replace.
@@ -575,7 +628,9 @@ impl<T: HttpTransport> SlicerClient<T> {
     pub async fn update_vm_tags(&self, hostname: &str, update: &VmTagUpdate) -> Result<VmTags> {
         let combined = !update.add.is_empty() || !update.remove.is_empty();
         if update.replace.is_some() && combined {
-            return Err(Error::invalid("a tag replace cannot be combined with add or remove"));
+            return Err(Error::invalid(
+                "a tag replace cannot be combined with add or remove",
+            ));
         }
         if update.replace.is_none() && !combined {
             return Err(Error::invalid("a tag update needs add, remove or replace"));
@@ -648,7 +703,10 @@ impl<T: HttpTransport> SlicerClient<T> {
                 .map(Option::unwrap_or_default);
         };
         let path = path(&[("", "node"), ("hostname", hostname), ("", "stats")])?;
-        match self.get_json::<OneOrMany<NodeStats>>(&path, &Query::new()).await? {
+        match self
+            .get_json::<OneOrMany<NodeStats>>(&path, &Query::new())
+            .await?
+        {
             OneOrMany::One(s) => Ok(vec![s]),
             OneOrMany::Many(v) => Ok(v),
         }
@@ -661,7 +719,8 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// [`Error::Api`]: 404 unknown VM; other statuses while the agent is not
     /// up yet.
     pub async fn get_agent_health(&self, hostname: &str) -> Result<AgentHealth> {
-        self.get_json(&vm_path(hostname, &["health"])?, &Query::new()).await
+        self.get_json(&vm_path(hostname, &["health"])?, &Query::new())
+            .await
     }
 
     /// `HEAD /vm/{hostname}/health`: the cheap readiness probe. `Ok(true)`
@@ -755,8 +814,14 @@ impl<T: HttpTransport> SlicerClient<T> {
             gid: request.gid,
         };
         let path = path(&[("", "secrets"), ("secret name", name)])?;
-        self.call(Method::PATCH, &path, &Query::new(), Some(encode_json(&body)?), &[StatusCode::OK])
-            .await?;
+        self.call(
+            Method::PATCH,
+            &path,
+            &Query::new(),
+            Some(encode_json(&body)?),
+            &[StatusCode::OK],
+        )
+        .await?;
         Ok(())
     }
 
@@ -767,8 +832,14 @@ impl<T: HttpTransport> SlicerClient<T> {
     pub async fn delete_secret(&self, name: &str) -> Result<()> {
         check_secret_name(name)?;
         let path = path(&[("", "secrets"), ("secret name", name)])?;
-        self.call(Method::DELETE, &path, &Query::new(), None, &[StatusCode::OK])
-            .await?;
+        self.call(
+            Method::DELETE,
+            &path,
+            &Query::new(),
+            None,
+            &[StatusCode::OK],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -792,7 +863,8 @@ pub(crate) fn owned(items: &[&str]) -> Vec<String> {
 }
 
 pub(crate) fn encode_json(value: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::invalid(format!("cannot encode the request body: {e}")))
+    serde_json::to_vec(value)
+        .map_err(|e| Error::invalid(format!("cannot encode the request body: {e}")))
 }
 
 pub(crate) fn decode<R: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]) -> Result<R> {
@@ -811,7 +883,8 @@ fn check_secret_name(name: &str) -> Result<()> {
 /// Checks an octal permission string such as `0600`.
 pub(crate) fn check_mode(mode: Option<&str>) -> Result<()> {
     if let Some(m) = mode {
-        let ok = !m.is_empty() && m.len() <= 5 && u32::from_str_radix(m, 8).is_ok_and(|v| v <= 0o7777);
+        let ok =
+            !m.is_empty() && m.len() <= 5 && u32::from_str_radix(m, 8).is_ok_and(|v| v <= 0o7777);
         if !ok {
             return Err(Error::invalid(format!(
                 "permissions {m:?} must be an octal file mode such as 0644"

@@ -20,7 +20,12 @@ fn ok_json(v: serde_json::Value) -> Scripted {
 }
 
 /// Asserts the one request's method, path (after the base prefix) and raw query.
-fn assert_request(c: &SlicerClient<TestTransport>, method: Method, path: &str, query: &str) -> testing::RecordedRequest {
+fn assert_request(
+    c: &SlicerClient<TestTransport>,
+    method: Method,
+    path: &str,
+    query: &str,
+) -> testing::RecordedRequest {
     let req = c.transport().only_request();
     assert_eq!(req.method, method);
     assert_eq!(req.path(), format!("/slicer{path}"));
@@ -56,14 +61,21 @@ fn empty_token_sends_no_authorization_and_empty_user_agent_sends_none() {
 #[test]
 fn token_never_appears_in_debug_output() {
     let c = client(vec![]);
-    let text = format!("{c:?} {:?}", ClientConfig::new("http://h").with_token("tok-123"));
+    let text = format!(
+        "{c:?} {:?}",
+        ClientConfig::new("http://h").with_token("tok-123")
+    );
     assert!(!text.contains("tok-123"), "{text}");
     assert!(text.contains("<redacted>"));
 }
 
 #[test]
 fn socket_base_url_is_refused_with_guidance() {
-    let err = SlicerClient::new(TestTransport::default(), ClientConfig::new("/run/slicer.sock")).unwrap_err();
+    let err = SlicerClient::new(
+        TestTransport::default(),
+        ClientConfig::new("/run/slicer.sock"),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("UNIX socket"), "{err}");
 }
 
@@ -91,12 +103,16 @@ fn host_groups_and_listings() {
     assert_request(&c, Method::GET, "/hostgroup", "");
 
     let c = client(vec![ok_json(json!(null))]);
-    assert!(block_on(c.get_host_group_nodes("sbox", &ListOptions::tag("role=ci")))
-        .unwrap()
-        .is_empty());
+    assert!(
+        block_on(c.get_host_group_nodes("sbox", &ListOptions::tag("role=ci")))
+            .unwrap()
+            .is_empty()
+    );
     assert_request(&c, Method::GET, "/hostgroup/sbox/nodes", "tag=role%3Dci");
 
-    let c = client(vec![ok_json(json!([{"hostname":"sbox-1","status":"Paused"}]))]);
+    let c = client(vec![ok_json(
+        json!([{"hostname":"sbox-1","status":"Paused"}]),
+    )]);
     let vms = block_on(c.list_vms(&ListOptions::tag_prefix("job="))).unwrap();
     assert_eq!(vms[0].status, VmStatus::Paused);
     assert_request(&c, Method::GET, "/nodes", "tag_prefix=job%3D");
@@ -165,7 +181,12 @@ fn create_vm_sends_every_field_and_the_wait_options() {
     };
     let vm = block_on(c.create_vm_with_options("sbox", &request, options)).unwrap();
     assert_eq!(vm.ip_addr(), Some("192.168.64.6".parse().unwrap()));
-    let req = assert_request(&c, Method::POST, "/hostgroup/sbox/nodes", "timeout=1m30s&wait=userdata");
+    let req = assert_request(
+        &c,
+        Method::POST,
+        "/hostgroup/sbox/nodes",
+        "timeout=1m30s&wait=userdata",
+    );
     assert_eq!(
         req.json(),
         json!({
@@ -193,7 +214,8 @@ fn create_vm_zero_timeout_is_invalid_input() {
         wait: Some(WaitFor::Agent),
         timeout: Some(Duration::ZERO),
     };
-    let err = block_on(c.create_vm_with_options("sbox", &CreateVmRequest::default(), options)).unwrap_err();
+    let err = block_on(c.create_vm_with_options("sbox", &CreateVmRequest::default(), options))
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }
 
@@ -215,10 +237,16 @@ fn create_vm_without_group_uses_the_only_group() {
 
 #[test]
 fn create_vm_timeout_maps_to_api_error_408() {
-    let c = client(vec![Scripted::status(408, r#"{"error":"timed out waiting for agent"}"#)]);
+    let c = client(vec![Scripted::status(
+        408,
+        r#"{"error":"timed out waiting for agent"}"#,
+    )]);
     let err = block_on(c.create_vm("sbox", &CreateVmRequest::default())).unwrap_err();
     assert_eq!(err.status(), Some(http::StatusCode::REQUEST_TIMEOUT));
-    assert!(err.to_string().contains("timed out waiting for agent"), "{err}");
+    assert!(
+        err.to_string().contains("timed out waiting for agent"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -235,7 +263,13 @@ fn delete_vm_reads_string_flag_and_error_inside_200() {
     assert!(err.to_string().contains("disk busy"), "{err}");
 
     let c = client(vec![Scripted::status(204, "")]);
-    assert_eq!(block_on(c.delete_vm("sbox", "sbox-1")).unwrap_err().status().map(|s| s.as_u16()), Some(204));
+    assert_eq!(
+        block_on(c.delete_vm("sbox", "sbox-1"))
+            .unwrap_err()
+            .status()
+            .map(|s| s.as_u16()),
+        Some(204)
+    );
 }
 
 #[test]
@@ -244,8 +278,16 @@ fn lifecycle_calls() {
     let cases: [(Call, &str, &str); 7] = [
         (|c| block_on(c.pause_vm("sbox-1")), "/vm/sbox-1/pause", ""),
         (|c| block_on(c.resume_vm("sbox-1")), "/vm/sbox-1/resume", ""),
-        (|c| block_on(c.suspend_vm("sbox-1")), "/vm/sbox-1/suspend", ""),
-        (|c| block_on(c.restore_vm("sbox-1")), "/vm/sbox-1/restore", ""),
+        (
+            |c| block_on(c.suspend_vm("sbox-1")),
+            "/vm/sbox-1/suspend",
+            "",
+        ),
+        (
+            |c| block_on(c.restore_vm("sbox-1")),
+            "/vm/sbox-1/restore",
+            "",
+        ),
         (
             |c| {
                 let options = RestoreVmOptions {
@@ -280,13 +322,21 @@ fn lifecycle_calls() {
 #[test]
 fn relaunch_and_describe() {
     let c = client(vec![Scripted::status(201, r#"{"hostname":"sbox-2"}"#)]);
-    assert_eq!(block_on(c.relaunch_vm("sbox-2")).unwrap().hostname, "sbox-2");
+    assert_eq!(
+        block_on(c.relaunch_vm("sbox-2")).unwrap().hostname,
+        "sbox-2"
+    );
     assert_request(&c, Method::POST, "/vm/sbox-2/relaunch", "");
 
-    let c = client(vec![Scripted::status(409, r#"{"error":"already running"}"#)]);
+    let c = client(vec![Scripted::status(
+        409,
+        r#"{"error":"already running"}"#,
+    )]);
     assert!(block_on(c.relaunch_vm("sbox-2")).unwrap_err().is_conflict());
 
-    let c = client(vec![ok_json(json!({"hostname":"sbox-7","storage":"image"}))]);
+    let c = client(vec![ok_json(
+        json!({"hostname":"sbox-7","storage":"image"}),
+    )]);
     assert_eq!(block_on(c.describe_vm("sbox-7")).unwrap().storage, "image");
     assert_request(&c, Method::GET, "/vm/sbox-7", "");
 }
@@ -321,19 +371,32 @@ fn tags() {
         replace: Some(vec![]),
         ..Default::default()
     };
-    assert!(matches!(block_on(c.update_vm_tags("sbox-3", &bad)), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        block_on(c.update_vm_tags("sbox-3", &bad)),
+        Err(Error::InvalidInput(_))
+    ));
     let empty = VmTagUpdate::default();
-    assert!(matches!(block_on(c.update_vm_tags("sbox-3", &empty)), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        block_on(c.update_vm_tags("sbox-3", &empty)),
+        Err(Error::InvalidInput(_))
+    ));
     assert!(c.transport().requests().is_empty());
 }
 
 #[test]
 fn logs_and_stats() {
-    let c = client(vec![ok_json(json!({"hostname":"sbox-3","lines":5,"content":"a\n"}))]);
-    assert_eq!(block_on(c.get_vm_logs("sbox-3", Some(5))).unwrap().content, "a\n");
+    let c = client(vec![ok_json(
+        json!({"hostname":"sbox-3","lines":5,"content":"a\n"}),
+    )]);
+    assert_eq!(
+        block_on(c.get_vm_logs("sbox-3", Some(5))).unwrap().content,
+        "a\n"
+    );
     assert_request(&c, Method::GET, "/vm/sbox-3/logs", "lines=5");
 
-    let c = client(vec![ok_json(json!({"hostname":"sbox-3","lines":20,"content":""}))]);
+    let c = client(vec![ok_json(
+        json!({"hostname":"sbox-3","lines":20,"content":""}),
+    )]);
     block_on(c.get_vm_logs("sbox-3", None)).unwrap();
     assert_request(&c, Method::GET, "/vm/sbox-3/logs", "");
 
@@ -342,10 +405,16 @@ fn logs_and_stats() {
     )]);
     let all = block_on(c.get_vm_stats(None)).unwrap();
     let snap = all[0].snapshot.as_ref().unwrap();
-    assert_eq!((snap.total_cpus, snap.load_avg1, snap.disk_io_inflight), (2, 0.5, 3));
+    assert_eq!(
+        (snap.total_cpus, snap.load_avg1, snap.disk_io_inflight),
+        (2, 0.5, 3)
+    );
     assert_request(&c, Method::GET, "/nodes/stats", "");
 
-    for body in [json!({"hostname":"sbox-1","snapshot":null,"error":"no metering"}), json!([{"hostname":"sbox-1"}])] {
+    for body in [
+        json!({"hostname":"sbox-1","snapshot":null,"error":"no metering"}),
+        json!([{"hostname":"sbox-1"}]),
+    ] {
         let c = client(vec![ok_json(body)]);
         let one = block_on(c.get_vm_stats(Some("sbox-1"))).unwrap();
         assert_eq!(one.len(), 1);
@@ -362,11 +431,21 @@ fn agent_health_get_and_head() {
     assert_eq!(h.agent_uptime, Duration::from_secs(1));
     assert_request(&c, Method::GET, "/vm/sbox-3/health", "");
 
-    let c = client(vec![Scripted::status(200, ""), Scripted::status(503, ""), Scripted::status(404, "")]);
+    let c = client(vec![
+        Scripted::status(200, ""),
+        Scripted::status(503, ""),
+        Scripted::status(404, ""),
+    ]);
     assert!(block_on(c.check_agent_health("sbox-3")).unwrap());
     assert!(!block_on(c.check_agent_health("sbox-3")).unwrap());
-    assert!(block_on(c.check_agent_health("sbox-3")).unwrap_err().is_not_found());
-    assert!(c.transport().requests().iter().all(|r| r.method == Method::HEAD));
+    assert!(block_on(c.check_agent_health("sbox-3"))
+        .unwrap_err()
+        .is_not_found());
+    assert!(c
+        .transport()
+        .requests()
+        .iter()
+        .all(|r| r.method == Method::HEAD));
 }
 
 #[test]
@@ -392,7 +471,10 @@ fn secrets() {
         json!({"name":"api-key","data":"bXktYXBpLWtleQo=","permissions":"0600","uid":0,"gid":1000})
     );
 
-    let c = client(vec![Scripted::status(409, r#"{"error":"secret already exists"}"#)]);
+    let c = client(vec![Scripted::status(
+        409,
+        r#"{"error":"secret already exists"}"#,
+    )]);
     match block_on(c.create_secret(&req)).unwrap_err() {
         Error::SecretExists { name } => assert_eq!(name, "api-key"),
         other => panic!("expected SecretExists, got {other:?}"),
@@ -416,7 +498,10 @@ fn secrets() {
         permissions: Some("rw-------".into()),
         ..CreateSecretRequest::new("k", "v")
     };
-    assert!(matches!(block_on(c.create_secret(&bad_mode)), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        block_on(c.create_secret(&bad_mode)),
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 #[test]
@@ -428,7 +513,9 @@ fn error_mapping() {
 
     let c = client(vec![Scripted::status(404, "404 page not found\n")]);
     let err = block_on(c.describe_vm("sbox-9")).unwrap_err();
-    let Error::Api(api) = &err else { panic!("{err:?}") };
+    let Error::Api(api) = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(api.message, "404 page not found");
     assert_eq!(api.path, "/vm/sbox-9");
     assert_eq!(api.method, Method::GET);
@@ -440,7 +527,9 @@ fn error_mapping() {
 
     let c = client(vec![Scripted::Fail(TransportErrorKind::Connect)]);
     let err = block_on(c.get_info()).unwrap_err();
-    let Error::Transport(t) = &err else { panic!("{err:?}") };
+    let Error::Transport(t) = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(t.kind(), TransportErrorKind::Connect);
 
     let c = client(vec![Scripted::Response {
@@ -455,12 +544,19 @@ fn error_mapping() {
 
 #[test]
 fn find_vm_by_name_requires_exactly_one_match() {
-    let c = client(vec![ok_json(json!([{"hostname":"sbox-2","tags":["name=web"]}]))]);
-    assert_eq!(block_on(c.find_vm_by_name("web")).unwrap().hostname, "sbox-2");
+    let c = client(vec![ok_json(
+        json!([{"hostname":"sbox-2","tags":["name=web"]}]),
+    )]);
+    assert_eq!(
+        block_on(c.find_vm_by_name("web")).unwrap().hostname,
+        "sbox-2"
+    );
     assert_request(&c, Method::GET, "/nodes", "tag=name%3Dweb");
 
     let c = client(vec![ok_json(json!([]))]);
-    assert!(block_on(c.find_vm_by_name("web")).unwrap_err().is_not_found());
+    assert!(block_on(c.find_vm_by_name("web"))
+        .unwrap_err()
+        .is_not_found());
 }
 
 #[test]
@@ -493,15 +589,24 @@ fn exec_streams_frames_and_maps_http_errors() {
     let c = client(vec![Scripted::chunks(
         200,
         vec![
-            bytes::Bytes::from_static(b"{\"type\":\"started\",\"pid\":9}\n{\"type\":\"stdout\",\"data\":\"/w"),
-            bytes::Bytes::from_static(b"A=\",\"encoding\":\"base64\"}\n{\"type\":\"exit\",\"exit_code\":4}\n"),
+            bytes::Bytes::from_static(
+                b"{\"type\":\"started\",\"pid\":9}\n{\"type\":\"stdout\",\"data\":\"/w",
+            ),
+            bytes::Bytes::from_static(
+                b"A=\",\"encoding\":\"base64\"}\n{\"type\":\"exit\",\"exit_code\":4}\n",
+            ),
         ],
     )]);
     let out = block_on(c.exec_collect("sbox-1", &ExecRequest::new("/bin/true", ["a b"]))).unwrap();
     assert_eq!(out.stdout, vec![0xff, 0x00]);
     assert_eq!(out.exit_code(), 4);
     assert_eq!(out.pid, Some(9));
-    let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec", "args=a+b&cmd=%2Fbin%2Ftrue&stdio=base64");
+    let req = assert_request(
+        &c,
+        Method::POST,
+        "/vm/sbox-1/exec",
+        "args=a+b&cmd=%2Fbin%2Ftrue&stdio=base64",
+    );
     assert!(req.body.is_empty());
 
     let c = client(vec![Scripted::status(409, r#"{"error":"vm is paused"}"#)]);
@@ -511,7 +616,9 @@ fn exec_streams_frames_and_maps_http_errors() {
     let c = client(vec![Scripted::Response {
         status: http::StatusCode::OK,
         headers: Default::default(),
-        chunks: vec![bytes::Bytes::from_static(b"{\"type\":\"started\",\"pid\":9}\n")],
+        chunks: vec![bytes::Bytes::from_static(
+            b"{\"type\":\"started\",\"pid\":9}\n",
+        )],
         break_after: true,
     }]);
     let err = block_on(c.exec_collect("sbox-1", &ExecRequest::new("ls", [""; 0]))).unwrap_err();
@@ -520,16 +627,31 @@ fn exec_streams_frames_and_maps_http_errors() {
 
 #[test]
 fn exec_with_stdin_sends_the_body_and_flag() {
-    let c = client(vec![Scripted::status(200, "{\"type\":\"exit\",\"exit_code\":0}\n")]);
-    let stream = block_on(c.exec_with_stdin("sbox-1", &ExecRequest::new("cat", [""; 0]), Body::from(b"in".to_vec()))).unwrap();
+    let c = client(vec![Scripted::status(
+        200,
+        "{\"type\":\"exit\",\"exit_code\":0}\n",
+    )]);
+    let stream = block_on(c.exec_with_stdin(
+        "sbox-1",
+        &ExecRequest::new("cat", [""; 0]),
+        Body::from(b"in".to_vec()),
+    ))
+    .unwrap();
     block_on(stream.collect()).unwrap();
-    let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec", "cmd=cat&stdin=true&stdio=base64");
+    let req = assert_request(
+        &c,
+        Method::POST,
+        "/vm/sbox-1/exec",
+        "cmd=cat&stdin=true&stdio=base64",
+    );
     assert_eq!(&req.body[..], b"in");
 }
 
 #[test]
 fn buffered_exec_decodes_only_when_the_answer_says_base64() {
-    let c = client(vec![ok_json(json!({"stdout":"aGk=","stderr":"","encoding":"base64","exit_code":2}))]);
+    let c = client(vec![ok_json(
+        json!({"stdout":"aGk=","stderr":"","encoding":"base64","exit_code":2}),
+    )]);
     let out = block_on(c.exec_buffered("sbox-1", &ExecRequest::shell("echo hi; exit 2"))).unwrap();
     assert_eq!((out.stdout_text().as_str(), out.exit_code()), ("hi", 2));
     assert_request(
@@ -545,13 +667,20 @@ fn buffered_exec_decodes_only_when_the_answer_says_base64() {
 
     let c = client(vec![ok_json(json!({"error":"not found","exit_code":127}))]);
     let err = block_on(c.exec_buffered("sbox-1", &ExecRequest::new("x", [""; 0]))).unwrap_err();
-    assert!(matches!(err, Error::ExecFailed { exit_code: 127, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::ExecFailed { exit_code: 127, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn background_exec_calls() {
-    let c = client(vec![Scripted::status(201, r#"{"exec_id":"ex_1","pid":5,"ring_bytes":4096}"#)]);
-    let bg = block_on(c.exec_background("sbox-1", &ExecRequest::new("sleep", ["9"]), Some(4096))).unwrap();
+    let c = client(vec![Scripted::status(
+        201,
+        r#"{"exec_id":"ex_1","pid":5,"ring_bytes":4096}"#,
+    )]);
+    let bg = block_on(c.exec_background("sbox-1", &ExecRequest::new("sleep", ["9"]), Some(4096)))
+        .unwrap();
     assert_eq!(bg.exec_id, "ex_1");
     assert_request(
         &c,
@@ -560,7 +689,9 @@ fn background_exec_calls() {
         "args=9&background=true&cmd=sleep&ring_bytes=4096&stdio=base64",
     );
 
-    let c = client(vec![ok_json(json!([{"exec_id":"ex_1","running":true,"exit_code":null}]))]);
+    let c = client(vec![ok_json(
+        json!([{"exec_id":"ex_1","running":true,"exit_code":null}]),
+    )]);
     assert!(block_on(c.exec_list("sbox-1")).unwrap()[0].running);
     assert_request(&c, Method::GET, "/vm/sbox-1/exec", "");
 
@@ -570,12 +701,16 @@ fn background_exec_calls() {
         other => panic!("{other:?}"),
     }
 
-    let c = client(vec![ok_json(json!({"exec_id":"ex_1","pid":5,"running":false,"signal_sent":"TERM"}))]);
+    let c = client(vec![ok_json(
+        json!({"exec_id":"ex_1","pid":5,"running":false,"signal_sent":"TERM"}),
+    )]);
     block_on(c.exec_kill("sbox-1", "ex_1", KillOptions::default())).unwrap();
     let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec/ex_1/kill", "");
     assert!(req.body.is_empty());
 
-    let c = client(vec![ok_json(json!({"exec_id":"ex_1","signal_sent":"KILL"}))]);
+    let c = client(vec![ok_json(
+        json!({"exec_id":"ex_1","signal_sent":"KILL"}),
+    )]);
     let opts = KillOptions {
         signal: Some(Signal::Term),
         grace: Some(Duration::from_millis(250)),
@@ -584,10 +719,17 @@ fn background_exec_calls() {
     let req = assert_request(&c, Method::POST, "/vm/sbox-1/exec/ex_1/kill", "");
     assert_eq!(req.json(), json!({"signal":"TERM","grace_ms":250}));
 
-    let c = client(vec![ok_json(json!({"exec_id":"ex_1","running":true,"timed_out":true}))]);
+    let c = client(vec![ok_json(
+        json!({"exec_id":"ex_1","running":true,"timed_out":true}),
+    )]);
     let w = block_on(c.exec_wait_exit("sbox-1", "ex_1", Duration::from_millis(2500))).unwrap();
     assert!(w.timed_out && w.exit_code.is_none());
-    assert_request(&c, Method::GET, "/vm/sbox-1/exec/ex_1/wait-exit", "timeout=2");
+    assert_request(
+        &c,
+        Method::GET,
+        "/vm/sbox-1/exec/ex_1/wait-exit",
+        "timeout=2",
+    );
     assert!(matches!(
         block_on(c.exec_wait_exit("sbox-1", "ex_1", Duration::from_secs(601))),
         Err(Error::InvalidInput(_))
@@ -626,7 +768,10 @@ fn background_logs_replay_and_follow() {
         let s = c.exec_logs("sbox-1", "ex_1", opts).await.unwrap();
         s.collect::<Vec<_>>().await
     });
-    assert!(matches!(frames.last(), Some(Err(Error::StreamTruncated(_)))), "{frames:?}");
+    assert!(
+        matches!(frames.last(), Some(Err(Error::StreamTruncated(_)))),
+        "{frames:?}"
+    );
     assert_request(&c, Method::GET, "/vm/sbox-1/exec/ex_1/logs", "follow=true");
 }
 
@@ -639,7 +784,12 @@ fn filesystem_calls() {
     assert!(entries[0].is_dir());
     assert_eq!(entries[0].mode_bits(), Some(0o755));
     assert!(entries[0].mtime.is_some());
-    assert_request(&c, Method::GET, "/vm/sbox-1/fs/readdir", "path=%2Fhome%2Fubuntu");
+    assert_request(
+        &c,
+        Method::GET,
+        "/vm/sbox-1/fs/readdir",
+        "path=%2Fhome%2Fubuntu",
+    );
 
     let c = client(vec![Scripted::status(404, r#"{"error":"no such file"}"#)]);
     assert_eq!(block_on(c.stat("sbox-1", "/nope")).unwrap(), None);
@@ -654,13 +804,25 @@ fn filesystem_calls() {
     };
     block_on(c.mkdir("sbox-1", &req)).unwrap();
     let sent = assert_request(&c, Method::POST, "/vm/sbox-1/fs/mkdir", "");
-    assert_eq!(sent.json(), json!({"path":"/srv/a/b","recursive":true,"mode":"0750"}));
+    assert_eq!(
+        sent.json(),
+        json!({"path":"/srv/a/b","recursive":true,"mode":"0750"})
+    );
 
     let c = client(vec![Scripted::status(200, "")]);
     block_on(c.remove("sbox-1", "/srv/a", false)).unwrap();
-    assert_request(&c, Method::DELETE, "/vm/sbox-1/fs/remove", "path=%2Fsrv%2Fa&recursive=false");
+    assert_request(
+        &c,
+        Method::DELETE,
+        "/vm/sbox-1/fs/remove",
+        "path=%2Fsrv%2Fa&recursive=false",
+    );
 
-    let c = client(vec![with_headers(200, &[("x-slicer-file-mode", "0755")], b"\x00\xff")]);
+    let c = client(vec![with_headers(
+        200,
+        &[("x-slicer-file-mode", "0755")],
+        b"\x00\xff",
+    )]);
     let file = block_on(c.read_file("sbox-1", "/bin/tool")).unwrap();
     assert_eq!((&file.data[..], file.mode), (&b"\x00\xff"[..], 0o755));
     let req = assert_request(&c, Method::GET, "/vm/sbox-1/cp", "path=%2Fbin%2Ftool");
@@ -673,7 +835,12 @@ fn filesystem_calls() {
         permissions: Some("0644".into()),
     };
     block_on(c.write_file("sbox-1", "/etc/x", b"abc".to_vec(), &opts)).unwrap();
-    let req = assert_request(&c, Method::POST, "/vm/sbox-1/cp", "path=%2Fetc%2Fx&permissions=0644&uid=0");
+    let req = assert_request(
+        &c,
+        Method::POST,
+        "/vm/sbox-1/cp",
+        "path=%2Fetc%2Fx&permissions=0644&uid=0",
+    );
     assert_eq!(&req.body[..], b"abc");
     assert_eq!(req.header("content-type"), Some("application/octet-stream"));
 }
@@ -686,15 +853,22 @@ fn upload_falls_back_only_on_the_exact_legacy_refusal() {
     upload.exclude = vec!["*.tmp".into()];
     upload.unpacked_size = Some(18234);
     let refusal = r#"{"error":"cp produced an unexpected error: 400: invalid mode: cp-v1-tar"}"#;
-    let c = client(vec![Scripted::status(400, refusal), Scripted::status(200, "")]);
-    let generation = block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b"TAR"[..]))).unwrap();
+    let c = client(vec![
+        Scripted::status(400, refusal),
+        Scripted::status(200, ""),
+    ]);
+    let generation =
+        block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b"TAR"[..]))).unwrap();
     assert_eq!(generation, CopyGeneration::Legacy);
     let reqs = c.transport().requests();
     assert_eq!(
         reqs[0].query(),
         "copy_semantics=cp-v1&exclude=%2A.tmp&gid=1000&mode=cp-v1-tar&path=%2Fsrv&source_name=site&source_type=directory&uid=1000"
     );
-    assert_eq!(reqs[1].query(), "exclude=%2A.tmp&gid=1000&mode=tar&path=%2Fsrv&uid=1000");
+    assert_eq!(
+        reqs[1].query(),
+        "exclude=%2A.tmp&gid=1000&mode=tar&path=%2Fsrv&uid=1000"
+    );
     for r in &reqs {
         assert_eq!(&r.body[..], b"TAR");
         assert_eq!(r.header("content-type"), Some("application/x-tar"));
@@ -702,9 +876,13 @@ fn upload_falls_back_only_on_the_exact_legacy_refusal() {
     }
 
     // A different 400, or the refusal of another mode, fails at once.
-    for body in [r#"{"error":"bad path"}"#, r#"{"error":"invalid mode: cp-v1-binary"}"#] {
+    for body in [
+        r#"{"error":"bad path"}"#,
+        r#"{"error":"invalid mode: cp-v1-binary"}"#,
+    ] {
         let c = client(vec![Scripted::status(400, body)]);
-        let err = block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b""[..]))).unwrap_err();
+        let err = block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b""[..])))
+            .unwrap_err();
         assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
         assert_eq!(c.transport().requests().len(), 1);
     }
@@ -718,7 +896,12 @@ fn binary_upload_sends_cp_v1_file_metadata() {
     let c = client(vec![Scripted::status(200, "")]);
     let mut upload = Upload::file("/home/ubuntu/bin/", "tool");
     upload.permissions = Some("0755".into());
-    block_on(c.cp_upload("sbox-3", &upload, &UploadSource::from_bytes(&b"\x7fELF"[..]))).unwrap();
+    block_on(c.cp_upload(
+        "sbox-3",
+        &upload,
+        &UploadSource::from_bytes(&b"\x7fELF"[..]),
+    ))
+    .unwrap();
     let req = assert_request(
         &c,
         Method::POST,
@@ -742,24 +925,41 @@ fn cp_v1_download_reads_metadata_and_rejects_incomplete_answers() {
     let mut req = DownloadRequest::new("/srv/ site ", DownloadMode::Recursive);
     req.exclude = vec!["node_modules".into()];
     let d = block_on(c.cp_download("sbox-3", &req)).unwrap();
-    assert_eq!((d.source_type, d.name.as_str(), d.generation), (SourceType::Directory, " site ", CopyGeneration::CpV1));
+    assert_eq!(
+        (d.source_type, d.name.as_str(), d.generation),
+        (SourceType::Directory, " site ", CopyGeneration::CpV1)
+    );
     let sent = assert_request(
         &c,
         Method::GET,
         "/vm/sbox-3/cp",
         "copy_semantics=cp-v1&exclude=node_modules&mode=cp-v1-recursive&path=%2Fsrv%2F+site+",
     );
-    assert_eq!(sent.header("accept"), Some("application/octet-stream, application/x-tar"));
+    assert_eq!(
+        sent.header("accept"),
+        Some("application/octet-stream, application/x-tar")
+    );
 
     let bad: [&[(&'static str, &str)]; 4] = [
         &[("x-slicer-source-type", "file")],
-        &[("x-slicer-source-type", "file"), ("x-slicer-source-name", "a")],
-        &[("x-slicer-source-type", "directory"), ("x-slicer-source-name-base64", "YQ")],
-        &[("x-slicer-source-type", "file"), ("x-slicer-source-name-base64", "")],
+        &[
+            ("x-slicer-source-type", "file"),
+            ("x-slicer-source-name", "a"),
+        ],
+        &[
+            ("x-slicer-source-type", "directory"),
+            ("x-slicer-source-name-base64", "YQ"),
+        ],
+        &[
+            ("x-slicer-source-type", "file"),
+            ("x-slicer-source-name-base64", ""),
+        ],
     ];
     for h in bad {
         let c = client(vec![with_headers(200, h, b"")]);
-        let err = block_on(c.cp_download("sbox-3", &DownloadRequest::new("/a", DownloadMode::Binary))).unwrap_err();
+        let err =
+            block_on(c.cp_download("sbox-3", &DownloadRequest::new("/a", DownloadMode::Binary)))
+                .unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{h:?}: {err:?}");
     }
 }
@@ -771,8 +971,15 @@ fn recursive_download_against_a_legacy_agent_tries_binary_then_tar() {
         Scripted::status(400, r#"{"error":"must specify a file not a directory"}"#),
         Scripted::status(200, "tarbytes"),
     ]);
-    let d = block_on(c.cp_download("sbox-3", &DownloadRequest::new("/srv/site/", DownloadMode::Recursive))).unwrap();
-    assert_eq!((d.source_type, d.name.as_str(), d.generation), (SourceType::Directory, "site", CopyGeneration::Legacy));
+    let d = block_on(c.cp_download(
+        "sbox-3",
+        &DownloadRequest::new("/srv/site/", DownloadMode::Recursive),
+    ))
+    .unwrap();
+    assert_eq!(
+        (d.source_type, d.name.as_str(), d.generation),
+        (SourceType::Directory, "site", CopyGeneration::Legacy)
+    );
     let reqs = c.transport().requests();
     let queries: Vec<String> = reqs.iter().map(|r| r.query()).collect();
     assert_eq!(
@@ -788,10 +995,21 @@ fn recursive_download_against_a_legacy_agent_tries_binary_then_tar() {
         Scripted::status(400, r#"{"error":"invalid mode: cp-v1-binary"}"#),
         with_headers(200, &[("x-slicer-file-mode", "0640")], b"x"),
     ]);
-    let d = block_on(c.cp_download("sbox-3", &DownloadRequest::new("~/notes.txt", DownloadMode::Binary))).unwrap();
-    assert_eq!((d.source_type, d.name.as_str(), d.mode), (SourceType::File, "notes.txt", 0o640));
+    let d = block_on(c.cp_download(
+        "sbox-3",
+        &DownloadRequest::new("~/notes.txt", DownloadMode::Binary),
+    ))
+    .unwrap();
+    assert_eq!(
+        (d.source_type, d.name.as_str(), d.mode),
+        (SourceType::File, "notes.txt", 0o640)
+    );
 
-    let c = client(vec![Scripted::status(400, r#"{"error":"invalid mode: cp-v1-tar"}"#)]);
-    let err = block_on(c.cp_download("sbox-3", &DownloadRequest::new("..", DownloadMode::Tar))).unwrap_err();
+    let c = client(vec![Scripted::status(
+        400,
+        r#"{"error":"invalid mode: cp-v1-tar"}"#,
+    )]);
+    let err = block_on(c.cp_download("sbox-3", &DownloadRequest::new("..", DownloadMode::Tar)))
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
 }

@@ -158,7 +158,10 @@ impl UploadSource {
             ))
         })?;
         Ok(match body {
-            Body::Stream { stream, length: None } => Body::Stream {
+            Body::Stream {
+                stream,
+                length: None,
+            } => Body::Stream {
                 stream,
                 length: self.length,
             },
@@ -169,7 +172,9 @@ impl UploadSource {
 
 impl fmt::Debug for UploadSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UploadSource").field("length", &self.length).finish()
+        f.debug_struct("UploadSource")
+            .field("length", &self.length)
+            .finish()
     }
 }
 
@@ -229,10 +234,14 @@ impl Upload {
         check_mode(self.permissions.as_deref())?;
         if self.kind == UploadKind::Binary {
             if self.copy_contents {
-                return Err(Error::invalid("copy_contents applies to directory uploads only"));
+                return Err(Error::invalid(
+                    "copy_contents applies to directory uploads only",
+                ));
             }
             if !self.exclude.is_empty() {
-                return Err(Error::invalid("exclude patterns apply to directory uploads only"));
+                return Err(Error::invalid(
+                    "exclude patterns apply to directory uploads only",
+                ));
             }
         }
         if !(self.copy_contents && self.source_name.is_empty()) {
@@ -356,7 +365,12 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// # Errors
     /// [`Error::InvalidInput`] for a bad destination, name or mode;
     /// [`Error::Api`] for every other refusal, without retry.
-    pub async fn cp_upload(&self, hostname: &str, upload: &Upload, source: &UploadSource) -> Result<CopyGeneration> {
+    pub async fn cp_upload(
+        &self,
+        hostname: &str,
+        upload: &Upload,
+        source: &UploadSource,
+    ) -> Result<CopyGeneration> {
         upload.validate()?;
         let route = vm_path(hostname, &["cp"])?;
         let (v1_mode, legacy_mode) = upload.kind.modes();
@@ -380,7 +394,10 @@ impl<T: HttpTransport> SlicerClient<T> {
         if !refuses_mode(status, &body, v1_mode) {
             return Err(ApiError::from_response(Method::POST, route, status, &body).into());
         }
-        tracing::warn!(mode = v1_mode, "agent refused cp-v1; retrying in the legacy form");
+        tracing::warn!(
+            mode = v1_mode,
+            "agent refused cp-v1; retrying in the legacy form"
+        );
 
         let legacy = upload.shared_query(legacy_mode);
         let (status, body) = self.send_upload(&route, &legacy, upload, source).await?;
@@ -398,9 +415,15 @@ impl<T: HttpTransport> SlicerClient<T> {
         source: &UploadSource,
     ) -> Result<(StatusCode, Bytes)> {
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(upload.kind.content_type()));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(upload.kind.content_type()),
+        );
         if let (UploadKind::Tar, Some(size)) = (upload.kind, upload.unpacked_size) {
-            headers.insert(HeaderName::from_static(UNPACKED_SIZE_HEADER), HeaderValue::from(size));
+            headers.insert(
+                HeaderName::from_static(UNPACKED_SIZE_HEADER),
+                HeaderValue::from(size),
+            );
         }
         // The answer comes only after the guest has written everything.
         let res = self
@@ -423,14 +446,18 @@ impl<T: HttpTransport> SlicerClient<T> {
             return Err(Error::invalid("the VM source path must not be empty"));
         }
         if request.mode == DownloadMode::Binary && !request.exclude.is_empty() {
-            return Err(Error::invalid("exclude patterns apply to directory downloads only"));
+            return Err(Error::invalid(
+                "exclude patterns apply to directory downloads only",
+            ));
         }
         let route = vm_path(hostname, &["cp"])?;
         let v1_mode = request.mode.cp_v1();
         let mut query = self.download_query(request, v1_mode);
         query.push("copy_semantics", "cp-v1");
 
-        let res = self.download_request(&route, &query, request.mode.accept()).await?;
+        let res = self
+            .download_request(&route, &query, request.mode.accept())
+            .await?;
         let status = res.status();
         if status == StatusCode::OK {
             return cp_v1_download(request, res);
@@ -439,7 +466,10 @@ impl<T: HttpTransport> SlicerClient<T> {
         if !refuses_mode(status, &body, v1_mode) {
             return Err(ApiError::from_response(Method::GET, route, status, &body).into());
         }
-        tracing::warn!(mode = v1_mode, "agent refused cp-v1; retrying in the legacy form");
+        tracing::warn!(
+            mode = v1_mode,
+            "agent refused cp-v1; retrying in the legacy form"
+        );
 
         let name = match base_name(&request.path) {
             Some(n) => n,
@@ -454,7 +484,9 @@ impl<T: HttpTransport> SlicerClient<T> {
         let attempts: &[(&str, SourceType)] = match request.mode {
             DownloadMode::Binary => &[("binary", SourceType::File)],
             DownloadMode::Tar => &[("tar", SourceType::Directory)],
-            DownloadMode::Recursive => &[("binary", SourceType::File), ("tar", SourceType::Directory)],
+            DownloadMode::Recursive => {
+                &[("binary", SourceType::File), ("tar", SourceType::Directory)]
+            }
         };
         for (i, (mode, source_type)) in attempts.iter().enumerate() {
             let query = self.download_query(request, mode);
@@ -474,7 +506,8 @@ impl<T: HttpTransport> SlicerClient<T> {
                 });
             }
             let body = res.into_body().collect().await?;
-            let is_dir = String::from_utf8_lossy(&body).contains("must specify a file not a directory");
+            let is_dir =
+                String::from_utf8_lossy(&body).contains("must specify a file not a directory");
             let more = i + 1 < attempts.len();
             if !(more && status == StatusCode::BAD_REQUEST && is_dir) {
                 return Err(ApiError::from_response(Method::GET, route, status, &body).into());
@@ -508,22 +541,43 @@ impl<T: HttpTransport> SlicerClient<T> {
 }
 
 /// Reads and checks the metadata of a cp-v1 answer.
-fn cp_v1_download(request: &DownloadRequest, res: http::Response<ResponseBody>) -> Result<Download> {
+fn cp_v1_download(
+    request: &DownloadRequest,
+    res: http::Response<ResponseBody>,
+) -> Result<Download> {
     let context = "GET /vm/{hostname}/cp (cp-v1)";
     let headers = res.headers();
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let source_type = match text(SOURCE_TYPE_HEADER) {
         Some("file") => SourceType::File,
         Some("directory") => SourceType::Directory,
-        Some(other) => return Err(Error::decode(context, format!("unknown source type {other:?}"))),
-        None => return Err(Error::decode(context, "the answer has no X-Slicer-Source-Type header")),
+        Some(other) => {
+            return Err(Error::decode(
+                context,
+                format!("unknown source type {other:?}"),
+            ))
+        }
+        None => {
+            return Err(Error::decode(
+                context,
+                "the answer has no X-Slicer-Source-Type header",
+            ))
+        }
     };
     let name = match text(SOURCE_NAME_HEADER) {
         Some(encoded) => {
             let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(encoded.trim_end_matches('='))
-                .map_err(|e| Error::decode(context, format!("bad X-Slicer-Source-Name-Base64: {e}")))?;
-            String::from_utf8(raw).map_err(|_| Error::decode(context, "the source name is not UTF-8"))?
+                .map_err(|e| {
+                    Error::decode(context, format!("bad X-Slicer-Source-Name-Base64: {e}"))
+                })?;
+            String::from_utf8(raw)
+                .map_err(|_| Error::decode(context, "the source name is not UTF-8"))?
         }
         None if text(RAW_SOURCE_NAME_HEADER).is_some() => {
             return Err(Error::decode(
@@ -531,7 +585,12 @@ fn cp_v1_download(request: &DownloadRequest, res: http::Response<ResponseBody>) 
                 "the answer carries only X-Slicer-Source-Name, not X-Slicer-Source-Name-Base64",
             ))
         }
-        None => return Err(Error::decode(context, "the answer has no X-Slicer-Source-Name-Base64 header")),
+        None => {
+            return Err(Error::decode(
+                context,
+                "the answer has no X-Slicer-Source-Name-Base64 header",
+            ))
+        }
     };
     if name.is_empty() && !request.copies_contents() {
         return Err(Error::decode(context, "the answer names no source"));
@@ -580,10 +639,16 @@ mod tests {
     #[test]
     fn contents_paths() {
         for p in ["/", "/srv/.", "/srv/./", "."] {
-            assert!(DownloadRequest::new(p, DownloadMode::Tar).copies_contents(), "{p}");
+            assert!(
+                DownloadRequest::new(p, DownloadMode::Tar).copies_contents(),
+                "{p}"
+            );
         }
         for p in ["/srv", "srv", "/srv/.x"] {
-            assert!(!DownloadRequest::new(p, DownloadMode::Tar).copies_contents(), "{p}");
+            assert!(
+                !DownloadRequest::new(p, DownloadMode::Tar).copies_contents(),
+                "{p}"
+            );
         }
     }
 

@@ -135,7 +135,12 @@ pub struct ApiError {
 impl ApiError {
     /// Builds the error from a response, parsing `{"error","code"}` bodies and
     /// falling back to the trimmed text.
-    pub fn from_response(method: Method, path: impl Into<String>, status: StatusCode, body: &[u8]) -> Self {
+    pub fn from_response(
+        method: Method,
+        path: impl Into<String>,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Self {
         let text = String::from_utf8_lossy(body).into_owned();
         let (message, code) = match serde_json::from_slice::<ErrorBody>(body) {
             Ok(parsed) if !parsed.error.is_empty() => (parsed.error, parsed.code),
@@ -154,7 +159,11 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} failed with {}", self.method, self.path, self.status)?;
+        write!(
+            f,
+            "{} {} failed with {}",
+            self.method, self.path, self.status
+        )?;
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
@@ -241,7 +250,9 @@ impl fmt::Display for TransportError {
 
 impl StdError for TransportError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -262,12 +273,20 @@ mod tests {
         );
         assert_eq!(e.message, "vm not found");
         assert_eq!(e.code.as_deref(), Some("not_found"));
-        assert_eq!(e.to_string(), "GET /vm/sbox-9 failed with 404 Not Found: vm not found");
+        assert_eq!(
+            e.to_string(),
+            "GET /vm/sbox-9 failed with 404 Not Found: vm not found"
+        );
     }
 
     #[test]
     fn api_error_falls_back_to_trimmed_text() {
-        let e = ApiError::from_response(Method::GET, "/x", StatusCode::NOT_FOUND, b"404 page not found\n");
+        let e = ApiError::from_response(
+            Method::GET,
+            "/x",
+            StatusCode::NOT_FOUND,
+            b"404 page not found\n",
+        );
         assert_eq!(e.message, "404 page not found");
         assert_eq!(e.code, None);
         let e = ApiError::from_response(Method::GET, "/x", StatusCode::BAD_GATEWAY, b"");
@@ -277,7 +296,10 @@ mod tests {
     #[test]
     fn transport_error_display_includes_cause() {
         let e = TransportError::new(TransportErrorKind::Connect, "connection refused");
-        assert_eq!(e.to_string(), "could not connect to the Slicer API: connection refused");
+        assert_eq!(
+            e.to_string(),
+            "could not connect to the Slicer API: connection refused"
+        );
         assert!(e.source().is_some());
     }
 }

@@ -118,8 +118,14 @@ impl ExecRequest {
         if self.command.is_empty() {
             return Err(Error::invalid("the command to run must not be empty"));
         }
-        if let Some(bad) = self.env.iter().find(|e| e.split_once('=').is_none_or(|(k, _)| k.is_empty())) {
-            return Err(Error::invalid(format!("environment entry {bad:?} must look like KEY=VALUE")));
+        if let Some(bad) = self
+            .env
+            .iter()
+            .find(|e| e.split_once('=').is_none_or(|(k, _)| k.is_empty()))
+        {
+            return Err(Error::invalid(format!(
+                "environment entry {bad:?} must look like KEY=VALUE"
+            )));
         }
         crate::client::check_mode(self.permissions.as_deref())?;
         let mut q = Query::new();
@@ -361,7 +367,11 @@ impl FrameDecoder {
         let id = frame.id;
         if let Some(message) = frame.error.filter(|m| !m.is_empty()) {
             self.finished = true;
-            let exit_code = if frame.exit_code != 0 { frame.exit_code } else { 1 };
+            let exit_code = if frame.exit_code != 0 {
+                frame.exit_code
+            } else {
+                1
+            };
             return Err(Error::ExecFailed { message, exit_code });
         }
         let base64 = frame.encoding.as_deref() == Some("base64");
@@ -481,10 +491,7 @@ impl ExecStream {
         Ok(out)
     }
 
-    pub(crate) fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<IdFrame>>> {
+    pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<IdFrame>>> {
         loop {
             if let Some(frame) = self.pending.pop_front() {
                 return Poll::Ready(Some(Ok(frame)));
@@ -526,7 +533,9 @@ impl Stream for ExecStream {
 
 impl fmt::Debug for ExecStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExecStream").field("done", &self.done).finish()
+        f.debug_struct("ExecStream")
+            .field("done", &self.done)
+            .finish()
     }
 }
 
@@ -616,7 +625,12 @@ impl<T: HttpTransport> SlicerClient<T> {
     ///
     /// # Errors
     /// As [`exec`](Self::exec).
-    pub async fn exec_with_stdin(&self, hostname: &str, request: &ExecRequest, stdin: Body) -> Result<ExecStream> {
+    pub async fn exec_with_stdin(
+        &self,
+        hostname: &str,
+        request: &ExecRequest,
+        stdin: Body,
+    ) -> Result<ExecStream> {
         let mut query = request.to_query()?;
         let has_stdin = !matches!(stdin, Body::Empty);
         if has_stdin {
@@ -655,7 +669,14 @@ impl<T: HttpTransport> SlicerClient<T> {
         query.push("buffered", "true");
         let path = vm_path(hostname, &["exec"])?;
         let res = self
-            .dispatch(Method::POST, &path, &query, Body::Empty, HeaderMap::new(), true)
+            .dispatch(
+                Method::POST,
+                &path,
+                &query,
+                Body::Empty,
+                HeaderMap::new(),
+                true,
+            )
             .await?;
         let status = res.status();
         let bytes = res.into_body().collect().await?;
@@ -766,24 +787,36 @@ mod tests {
 
     #[test]
     fn typed_stream_without_exit_is_truncated() {
-        let err = decode_all(&[b"{\"type\":\"started\",\"pid\":1}\n{\"type\":\"stdout\",\"data\":\"x\"}\n"])
-            .unwrap_err();
+        let err = decode_all(&[
+            b"{\"type\":\"started\",\"pid\":1}\n{\"type\":\"stdout\",\"data\":\"x\"}\n",
+        ])
+        .unwrap_err();
         assert!(matches!(err, Error::StreamTruncated(_)), "{err:?}");
     }
 
     #[test]
     fn error_frames_fail_with_their_exit_code_or_1() {
-        let err = decode_all(&[b"{\"error\":\"exec: \\\"nope\\\": not found\",\"exit_code\":127}\n"]).unwrap_err();
-        assert!(matches!(err, Error::ExecFailed { exit_code: 127, .. }), "{err:?}");
+        let err =
+            decode_all(&[b"{\"error\":\"exec: \\\"nope\\\": not found\",\"exit_code\":127}\n"])
+                .unwrap_err();
+        assert!(
+            matches!(err, Error::ExecFailed { exit_code: 127, .. }),
+            "{err:?}"
+        );
         let err = decode_all(&[b"{\"type\":\"exit\",\"error\":\"killed\"}\n"]).unwrap_err();
-        assert!(matches!(err, Error::ExecFailed { exit_code: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::ExecFailed { exit_code: 1, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn bad_json_and_bad_base64_are_protocol_errors() {
         let err = decode_all(&[b"not json\n"]).unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
-        let err = decode_all(&[b"{\"type\":\"stdout\",\"data\":\"***\",\"encoding\":\"base64\"}\n"]).unwrap_err();
+        let err =
+            decode_all(&[b"{\"type\":\"stdout\",\"data\":\"***\",\"encoding\":\"base64\"}\n"])
+                .unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     }
 
@@ -798,7 +831,14 @@ mod tests {
         .unwrap();
         let (id, frame) = out.pop_front().unwrap();
         assert_eq!(id, Some(57));
-        assert!(matches!(frame, ExecFrame::Gap { dropped_frames: 412, dropped_bytes: 65536, .. }));
+        assert!(matches!(
+            frame,
+            ExecFrame::Gap {
+                dropped_frames: 412,
+                dropped_bytes: 65536,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -814,6 +854,9 @@ mod tests {
             "args=-c&args=echo+hi+%26%26+exit+3&cmd=%2Fbin%2Fsh&cwd=~%2Fx&env=A%3D1&stdio=base64&uid=0"
         );
         assert!(ExecRequest::default().to_query().is_err());
-        assert!(ExecRequest::new("x", [""; 0]).with_env("", "v").to_query().is_err());
+        assert!(ExecRequest::new("x", [""; 0])
+            .with_env("", "v")
+            .to_query()
+            .is_err());
     }
 }

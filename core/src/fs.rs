@@ -163,7 +163,10 @@ impl<T: HttpTransport> SlicerClient<T> {
     /// [`Error::Api`] for anything but success and 404.
     pub async fn stat(&self, hostname: &str, path: &str) -> Result<Option<FsEntry>> {
         let query = path_query(path)?;
-        match self.get_json(&vm_path(hostname, &["fs", "stat"])?, &query).await {
+        match self
+            .get_json(&vm_path(hostname, &["fs", "stat"])?, &query)
+            .await
+        {
             Ok(entry) => Ok(Some(entry)),
             // An unknown VM is also a 404, but one whose body names the VM;
             // check the VM separately when that distinction matters.
@@ -258,9 +261,19 @@ impl<T: HttpTransport> SlicerClient<T> {
             .push_opt("permissions", options.permissions.as_deref());
         let route = vm_path(hostname, &["cp"])?;
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
         let res = self
-            .dispatch(Method::POST, &route, &query, Body::Bytes(data.into()), headers, false)
+            .dispatch(
+                Method::POST,
+                &route,
+                &query,
+                Body::Bytes(data.into()),
+                headers,
+                false,
+            )
             .await?;
         let status = res.status();
         let body = res.into_body().collect().await?;

@@ -37,9 +37,9 @@
 
 pub mod background;
 mod client;
-pub mod copy;
 #[cfg(test)]
 mod client_tests;
+pub mod copy;
 mod error;
 pub mod exec;
 pub mod fs;
@@ -51,19 +51,22 @@ pub mod transport;
 mod url;
 pub mod wire;
 
-pub use client::{ClientConfig, SlicerClient, DEFAULT_USER_AGENT};
 pub use background::{
     BackgroundExec, BackgroundExecInfo, KillOptions, KillResponse, LogFrame, LogOptions, LogStream,
     ReapResponse, Signal, WaitExitResponse,
 };
+pub use client::{ClientConfig, SlicerClient, DEFAULT_USER_AGENT};
 pub use copy::{
-    CopyGeneration, Download, DownloadMode, DownloadRequest, SourceType, Upload, UploadKind, UploadSource,
+    CopyGeneration, Download, DownloadMode, DownloadRequest, SourceType, Upload, UploadKind,
+    UploadSource,
 };
+pub use error::{ApiError, BoxError, Error, Result, TransportError, TransportErrorKind};
 pub use exec::{ExecFrame, ExecOutput, ExecRequest, ExecStream, ExitStatus, Stdio};
 pub use fs::{FileContents, FileType, FsEntry, MkdirRequest, WriteFileOptions};
-pub use error::{ApiError, BoxError, Error, Result, TransportError, TransportErrorKind};
 pub use models::*;
-pub use transport::{Body, BoxStream, HttpTransport, LongRunning, MaybeSend, MaybeSync, ResponseBody};
+pub use transport::{
+    Body, BoxStream, HttpTransport, LongRunning, MaybeSend, MaybeSync, ResponseBody,
+};
 pub use url::{BaseUrl, Query};
 
 /// Re-exported so backends and callers name the same `http` and `bytes` types.

@@ -678,7 +678,9 @@ mod tests {
     #[test]
     fn secret_accepts_both_timestamp_keys() {
         for key in ["modified_at", "mod_time"] {
-            let json = format!(r#"{{"name":"k","size":3,"permissions":"0600","{key}":"2026-05-02T09:00:00Z"}}"#);
+            let json = format!(
+                r#"{{"name":"k","size":3,"permissions":"0600","{key}":"2026-05-02T09:00:00Z"}}"#
+            );
             let s: Secret = serde_json::from_str(&json).unwrap();
             assert_eq!(s.modified_at.unwrap().unix_timestamp(), 1_777_712_400);
             assert_eq!(s.uid, 0);
@@ -724,7 +726,10 @@ mod tests {
 
     #[test]
     fn create_request_omits_unset_fields_and_keeps_empty_network_lists() {
-        assert_eq!(serde_json::to_string(&CreateVmRequest::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::to_string(&CreateVmRequest::default()).unwrap(),
+            "{}"
+        );
         let req = CreateVmRequest {
             cpus: Some(2),
             network: Some(NetworkPolicy {

@@ -120,7 +120,10 @@ impl TestTransport {
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl HttpTransport for TestTransport {
-    async fn send(&self, request: http::Request<Body>) -> Result<http::Response<ResponseBody>, TransportError> {
+    async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<ResponseBody>, TransportError> {
         let (parts, body) = request.into_parts();
         let body = match body {
             Body::Empty => Bytes::new(),
@@ -128,7 +131,8 @@ impl HttpTransport for TestTransport {
             Body::Stream { mut stream, .. } => {
                 let mut buf = BytesMut::new();
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
+                    let chunk =
+                        chunk.map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
                     buf.extend_from_slice(&chunk);
                 }
                 buf.freeze()
@@ -149,11 +153,16 @@ impl HttpTransport for TestTransport {
                 chunks,
                 break_after,
             } => {
-                let mut items: Vec<Result<Bytes, TransportError>> = chunks.into_iter().map(Ok).collect();
+                let mut items: Vec<Result<Bytes, TransportError>> =
+                    chunks.into_iter().map(Ok).collect();
                 if break_after {
-                    items.push(Err(TransportError::new(TransportErrorKind::Io, "connection reset")));
+                    items.push(Err(TransportError::new(
+                        TransportErrorKind::Io,
+                        "connection reset",
+                    )));
                 }
-                let mut res = http::Response::new(ResponseBody::new(futures_util::stream::iter(items)));
+                let mut res =
+                    http::Response::new(ResponseBody::new(futures_util::stream::iter(items)));
                 *res.status_mut() = status;
                 *res.headers_mut() = headers;
                 Ok(res)

@@ -177,13 +177,19 @@ pub trait HttpTransport: MaybeSend + MaybeSync + 'static {
     /// # Errors
     /// A [`TransportError`] when the request could not be sent or no response
     /// head was received.
-    async fn send(&self, request: http::Request<Body>) -> Result<http::Response<ResponseBody>, TransportError>;
+    async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<ResponseBody>, TransportError>;
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl<T: HttpTransport + ?Sized> HttpTransport for std::sync::Arc<T> {
-    async fn send(&self, request: http::Request<Body>) -> Result<http::Response<ResponseBody>, TransportError> {
+    async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<ResponseBody>, TransportError> {
         (**self).send(request).await
     }
 }

@@ -42,14 +42,16 @@ impl BaseUrl {
             return Err(Error::invalid("the Slicer base URL is empty"));
         }
         let stripped = trimmed.strip_prefix("unix://").unwrap_or(trimmed);
-        let is_socket = ["/", "./", "../", "~/"].iter().any(|p| stripped.starts_with(p))
+        let is_socket = ["/", "./", "../", "~/"]
+            .iter()
+            .any(|p| stripped.starts_with(p))
             || stripped.ends_with(".sock");
         if is_socket {
             return Ok(BaseUrl::UnixSocket(stripped.to_owned()));
         }
-        let uri: http::Uri = trimmed
-            .parse()
-            .map_err(|e| Error::invalid(format!("the Slicer base URL {trimmed:?} is not a URL: {e}")))?;
+        let uri: http::Uri = trimmed.parse().map_err(|e| {
+            Error::invalid(format!("the Slicer base URL {trimmed:?} is not a URL: {e}"))
+        })?;
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
             _ => {
@@ -59,7 +61,9 @@ impl BaseUrl {
             }
         }
         if uri.host().is_none_or(str::is_empty) {
-            return Err(Error::invalid(format!("the Slicer base URL {trimmed:?} has no host")));
+            return Err(Error::invalid(format!(
+                "the Slicer base URL {trimmed:?} has no host"
+            )));
         }
         if uri.query().is_some() || trimmed.contains('#') {
             return Err(Error::invalid(format!(
@@ -71,7 +75,11 @@ impl BaseUrl {
 }
 
 /// Characters escaped in a path segment: everything but unreserved ones.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Builds `/a/b/c` from segments, percent-escaping each and rejecting empty
 /// ones, so a caller's hostname can never add or remove path levels.
@@ -88,7 +96,9 @@ pub(crate) fn path(kind_and_segments: &[(&str, &str)]) -> Result<String> {
             continue;
         }
         if seg.trim() != *seg || *seg == "." || *seg == ".." {
-            return Err(Error::invalid(format!("{what} {seg:?} is not a valid name")));
+            return Err(Error::invalid(format!(
+                "{what} {seg:?} is not a valid name"
+            )));
         }
         out.push('/');
         out.extend(utf8_percent_encode(seg, SEGMENT));
@@ -154,7 +164,9 @@ impl Query {
 
 /// Go's `url.QueryEscape`.
 fn escape(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string().replace("%20", "+")
+    utf8_percent_encode(s, SEGMENT)
+        .to_string()
+        .replace("%20", "+")
 }
 
 #[cfg(test)]
@@ -165,21 +177,40 @@ mod tests {
     fn base_url_rules() {
         let socket = |s: &str| BaseUrl::UnixSocket(s.to_owned());
         let cases = [
-            ("/var/run/slicer/api.sock", socket("/var/run/slicer/api.sock")),
+            (
+                "/var/run/slicer/api.sock",
+                socket("/var/run/slicer/api.sock"),
+            ),
             ("./slicer.sock", socket("./slicer.sock")),
             ("../slicer.sock", socket("../slicer.sock")),
             ("slicer.sock", socket("slicer.sock")),
-            ("~/slicer-mac/slicer.sock", socket("~/slicer-mac/slicer.sock")),
+            (
+                "~/slicer-mac/slicer.sock",
+                socket("~/slicer-mac/slicer.sock"),
+            ),
             ("unix:///srv/slicer.sock", socket("/srv/slicer.sock")),
             ("unix://~/slicer.sock", socket("~/slicer.sock")),
-            ("  http://127.0.0.1:8080  ", BaseUrl::Http("http://127.0.0.1:8080".into())),
-            ("https://box.example.com/slicer/", BaseUrl::Http("https://box.example.com/slicer".into())),
+            (
+                "  http://127.0.0.1:8080  ",
+                BaseUrl::Http("http://127.0.0.1:8080".into()),
+            ),
+            (
+                "https://box.example.com/slicer/",
+                BaseUrl::Http("https://box.example.com/slicer".into()),
+            ),
             ("https://host/x.sock", socket("https://host/x.sock")),
         ];
         for (input, want) in cases {
             assert_eq!(BaseUrl::parse(input).unwrap(), want, "{input}");
         }
-        for bad in ["", "   ", "ftp://x", "localhost:8080", "http://", "http://h/?a=b"] {
+        for bad in [
+            "",
+            "   ",
+            "ftp://x",
+            "localhost:8080",
+            "http://",
+            "http://h/?a=b",
+        ] {
             let err = BaseUrl::parse(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidInput(_)), "{bad}: {err}");
         }
@@ -205,7 +236,10 @@ mod tests {
             path(&[("", "vm"), ("hostname", "sbox-1"), ("", "tags")]).unwrap(),
             "/vm/sbox-1/tags"
         );
-        assert_eq!(path(&[("", "secrets"), ("secret name", "a b/c")]).unwrap(), "/secrets/a%20b%2Fc");
+        assert_eq!(
+            path(&[("", "secrets"), ("secret name", "a b/c")]).unwrap(),
+            "/secrets/a%20b%2Fc"
+        );
         assert!(path(&[("", "vm"), ("hostname", "")]).is_err());
         assert!(path(&[("", "vm"), ("hostname", "..")]).is_err());
     }

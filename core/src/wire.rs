@@ -37,7 +37,9 @@ pub mod timestamp {
     }
 
     /// Deserialises any accepted form.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
         d.deserialize_any(TimestampVisitor)
     }
 
@@ -213,7 +215,8 @@ fn fraction(value: u128, div: u128) -> String {
 /// assert!(parse_go_duration("5 minutes").is_err());
 /// ```
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}: expected a Go duration such as 30s, 2m0s or 1h2m3.5s");
+    let bad =
+        || format!("invalid duration {s:?}: expected a Go duration such as 30s, 2m0s or 1h2m3.5s");
     if s == "0" {
         return Ok(Duration::ZERO);
     }

@@ -68,7 +68,10 @@ impl EmulatorProcess {
             .arg("--data-dir")
             .arg(&data)
             .args(extra)
-            .env("RUST_LOG", std::env::var("SLICER_EMULATOR_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SLICER_EMULATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -84,7 +87,11 @@ impl EmulatorProcess {
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             let first = lines.next().and_then(Result::ok);
-            let second = if auth { lines.next().and_then(Result::ok) } else { None };
+            let second = if auth {
+                lines.next().and_then(Result::ok)
+            } else {
+                None
+            };
             let _ = tx.send((first, second));
             // Keep draining so the emulator never blocks on a full pipe.
             for _ in lines {}
@@ -103,7 +110,12 @@ impl EmulatorProcess {
         let url = url.strip_prefix("unix://").unwrap_or(url).to_owned();
         let token = second
             .and_then(|line| line.strip_prefix("token: ").map(PathBuf::from))
-            .map(|file| std::fs::read_to_string(file).expect("read token file").trim().to_owned());
+            .map(|file| {
+                std::fs::read_to_string(file)
+                    .expect("read token file")
+                    .trim()
+                    .to_owned()
+            });
         EmulatorProcess {
             child,
             url,
