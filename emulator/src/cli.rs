@@ -40,6 +40,8 @@ pub struct Cli {
     pub data_dir: Option<PathBuf>,
 
     /// Host group NAME[,cpus=N][,ram=SIZE][,count=K][,gpus=N][,arch=A]; repeatable (default: sbox).
+    // The text doubles as `--help`, so the brackets stay bare for readers.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long = "host-group", value_name = "SPEC", value_parser = parse_host_group)]
     pub host_groups: Vec<HostGroup>,
 

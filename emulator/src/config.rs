@@ -197,7 +197,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
-/// Parses a host-group spec `NAME[,cpus=N][,ram=SIZE][,count=K][,gpus=N][,arch=A]`.
+/// Parses a host-group spec, `NAME[,cpus=N][,ram=SIZE][,count=K][,gpus=N][,arch=A]`.
 ///
 /// # Errors
 /// A message naming the bad part.
