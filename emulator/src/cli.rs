@@ -48,6 +48,15 @@ pub struct Cli {
     /// Time from a VM boot to its guest agent answering, as a Go duration.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_go_duration)]
     pub boot_delay: Duration,
+
+    /// Allow browser pages from ORIGIN (such as http://127.0.0.1:5173) to call
+    /// the API directly; repeatable. Off by default, like a real daemon.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+}
+
+fn parse_origin(s: &str) -> Result<String, String> {
+    crate::cors::check_origin(s).map(str::to_owned)
 }
 
 fn non_empty_token(s: &str) -> Result<String, String> {
@@ -85,6 +94,7 @@ impl Cli {
             data_dir: self.data_dir.clone(),
             host_groups,
             agent_boot_delay: self.boot_delay,
+            cors_origins: self.cors_origins.clone(),
         }
     }
 }

@@ -73,6 +73,9 @@ pub struct EmulatorConfig {
     pub host_groups: Vec<HostGroup>,
     /// How long after a boot the simulated guest agent comes up.
     pub agent_boot_delay: Duration,
+    /// Origins allowed to call the API from a browser (CORS). Empty, the
+    /// default, sends no CORS headers, as a real daemon does.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -83,6 +86,7 @@ impl Default for EmulatorConfig {
             data_dir: None,
             host_groups: vec![host_group("sbox")],
             agent_boot_delay: DEFAULT_BOOT_DELAY,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -43,6 +43,7 @@ mod agent;
 mod auth;
 pub mod cli;
 mod config;
+mod cors;
 mod error;
 mod extract;
 mod logbuf;

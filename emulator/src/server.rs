@@ -73,7 +73,8 @@ impl Emulator {
             }
         }
 
-        let app = routes::router(state.clone());
+        let app = crate::cors::apply(routes::router(state.clone()), &config.cors_origins)
+            .map_err(StartError::Config)?;
         let stopping = {
             let state = state.clone();
             async move { state.stopped().await }
