@@ -69,6 +69,16 @@ pub enum Error {
         /// The exec id.
         exec_id: String,
     },
+
+    /// Reading or writing a local file or directory failed (a copy's source
+    /// or destination on this machine).
+    #[error("local path {path}: {source}")]
+    Io {
+        /// The local path, as text (lossy for non-UTF-8 paths).
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
 }
 
 impl From<ApiError> for Error {

@@ -10,6 +10,7 @@
 //! - [UNIX sockets](#unix-sockets)
 //! - [Your own reqwest client](#your-own-reqwest-client)
 //! - [Timeouts](#timeouts)
+//! - [Copying files](#copying-files)
 //! - [Errors](#errors)
 //!
 //! ```toml
@@ -114,6 +115,33 @@
 //! `tokio::time::timeout` or `tokio::select!`): the connection it was using
 //! is closed.
 //!
+//! # Copying files
+//!
+//! [`CopyExt`] (Unix only) adds path-based copies to every client:
+//! [`cp_to_vm`](CopyExt::cp_to_vm) sends a local file or directory, and
+//! [`cp_from_vm`](CopyExt::cp_from_vm) writes a VM's file or directory
+//! here, with `cp -r`-style destination rules on both sides. Files stream
+//! from and to disk and directories travel as a tar built or extracted on
+//! the fly, so memory use stays flat whatever the size. Downloads are
+//! written to a temporary file or a staging directory and renamed into
+//! place, so a failed copy leaves no partial result where nothing was, and
+//! archives from the VM cannot write outside the destination.
+//!
+//! ```no_run
+//! use slicer::{CopyExt, CopyOptions};
+//!
+//! # async fn demo(client: slicer::Client) -> slicer::Result<()> {
+//! let options = CopyOptions::new().with_uid(1000).with_gid(1000).with_exclude(["target"]);
+//! client.cp_to_vm("sbox-1", "./project", "/home/ubuntu/", &options).await?;
+//! client
+//!     .cp_from_vm("sbox-1", "/home/ubuntu/project/target/release/app", ".", &CopyOptions::new())
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The walker and the extractor behind them are public in [`copy`]
+//! ([`copy::write_tar`], [`copy::extract_tar`]).
+//!
 //! # Errors
 //!
 //! Calls return [`Error`]. [`Error::Api`] carries a non-success status and
@@ -137,6 +165,8 @@
 
 mod body;
 mod builder;
+#[cfg(unix)]
+pub mod copy;
 mod errors;
 mod native;
 mod reqwest_transport;
@@ -151,6 +181,8 @@ mod unix;
 pub use slicer_core::*;
 
 pub use builder::{connect, from_env, ClientBuilder};
+#[cfg(unix)]
+pub use copy::{CopyExt, CopyMode, CopyOptions, CopyReport};
 pub use native::{Transport, UNIX_BASE_URL};
 pub use reqwest_transport::ReqwestTransport;
 pub use timeouts::{RequestTimeout, Timeouts};
