@@ -139,6 +139,13 @@ impl EmulatorProcess {
         self.data_dir.path().join("data")
     }
 
+    /// Kills the process with SIGKILL, as a crash would: open connections
+    /// are cut without any goodbye.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns whether
     /// it exited with status 0.
     pub fn stop(mut self) -> bool {

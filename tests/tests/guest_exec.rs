@@ -189,7 +189,7 @@ async fn a_stream_cut_by_the_server_is_an_error_not_a_short_read() {
             _ => continue,
         }
     }
-    drop(emu);
+    emu.kill();
     let mut last = None;
     while let Some(item) = stream.next().await {
         last = Some(item);
