@@ -41,3 +41,8 @@ fi
 
 # The emulator confines guest commands with bubblewrap.
 command -v bwrap >/dev/null || apt_install bubblewrap
+
+# ---- WebAssembly package (wasm/) -------------------------------------------
+# wasm-bindgen-cli, wasm-pack, chromium + chromedriver and the pinned npm tools
+# (binaryen, playwright-core, miniflare, deno); skips what is present.
+"$(dirname "$0")/setup-wasm.sh"

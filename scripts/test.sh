@@ -32,3 +32,16 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked >/dev/null
 
 step "cargo test"
 cargo test --workspace --locked
+
+# ---- WebAssembly package (wasm/) -------------------------------------------
+step "clippy (slicer-wasm for wasm32, tests included)"
+cargo clippy -p slicer-wasm --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+cargo build -p slicer-emulator --locked
+
+step "wasm-bindgen-test suites (Node and headless Chromium) against the emulator"
+SKIP_BUILD=1 wasm/run-wasm-tests.sh
+
+step "the built npm package in Node, Chromium, workerd and Deno"
+wasm/build.sh
+SKIP_BUILD=1 wasm/run-js-tests.sh
