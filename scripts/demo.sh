@@ -1,30 +1,20 @@
 #!/usr/bin/env bash
-# The main job: runs the quick-start example against a real Slicer daemon
-# when SLICER_URL is set, and otherwise against the emulator started here.
+# The main job: builds the npm package and the web demo, then serves the
+# demo on http://127.0.0.1:8080 (override with LISTEN=ADDR). With SLICER_URL
+# set (and SLICER_TOKEN or SLICER_TOKEN_FILE) the page drives that Slicer
+# daemon; otherwise it drives the emulator embedded in the demo server.
+# Stop it with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
-cargo build --release -p slicer-emulator -p slicer --examples --bins >&2
+wasm/build.sh >&2
+cargo build --release -p web-demo >&2
 
+listen="${LISTEN:-127.0.0.1:8080}"
 if [ -n "${SLICER_URL:-}" ]; then
-  echo "Using the Slicer daemon at $SLICER_URL" >&2
-  exec ./target/release/examples/quickstart
+  echo "Relaying to the Slicer daemon at $SLICER_URL" >&2
+else
+  echo "No SLICER_URL set: the demo starts its own emulator" >&2
 fi
-
-workdir=$(mktemp -d)
-out="$workdir/emulator.out"
-./target/release/slicer-emulator --listen 127.0.0.1:0 --data-dir "$workdir/data" >"$out" &
-emulator=$!
-trap 'kill "$emulator" 2>/dev/null || true; wait "$emulator" 2>/dev/null || true; rm -rf "$workdir"' EXIT
-
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$out" 2>/dev/null && break
-  kill -0 "$emulator" 2>/dev/null || { echo "the emulator exited early" >&2; exit 1; }
-  sleep 0.1
-done
-url=$(sed -n 's/^listening on //p' "$out" | head -n1)
-[ -n "$url" ] || { echo "the emulator did not report its address" >&2; exit 1; }
-echo "Started the emulator at $url" >&2
-
-SLICER_URL="$url" SLICER_TOKEN_FILE="$workdir/data/token" ./target/release/examples/quickstart
+exec ./target/release/web-demo --listen "$listen" --pkg-dir wasm/pkg-npm

@@ -45,3 +45,7 @@ SKIP_BUILD=1 wasm/run-wasm-tests.sh
 step "the built npm package in Node, Chromium, workerd and Deno"
 wasm/build.sh
 SKIP_BUILD=1 wasm/run-js-tests.sh
+
+# ---- The web demo (web-demo/) -----------------------------------------------
+step "the web demo in Chromium (playwright-core) against its embedded emulator"
+web-demo/run-e2e.sh
