@@ -75,6 +75,9 @@ pub struct BackgroundExecInfo {
     pub bytes_written: u64,
     /// Output bytes evicted from the ring.
     pub bytes_dropped: u64,
+    /// Frames evicted from the ring. Sent by the emulator; agents may omit
+    /// it (then 0).
+    pub frames_dropped: u64,
     /// Id the next log frame will get.
     pub next_id: u64,
     /// Ring buffer size.

@@ -2,15 +2,17 @@
 //!
 //! Each boot spawns one task. It writes the kernel banner, waits the
 //! configured boot delay (and for the VM to be unpaused), raises the agent,
-//! then runs pending userdata through a [`UserdataRunner`]. Every step
-//! checks the boot's generation, so a task orphaned by a reboot, shutdown or
-//! delete changes nothing.
+//! then runs pending userdata through a [`UserdataRunner`] (for real, in the
+//! VM's sandbox). Every step checks the boot's generation, so a task
+//! orphaned by a reboot, shutdown or delete changes nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::guest::sandbox::Sandbox;
+use crate::guest::userdata::SandboxUserdata;
 use crate::vm::{Power, Userdata, Vm};
 
 /// Runs a VM's first-boot userdata script and reports its exit code.
@@ -25,13 +27,16 @@ pub(crate) trait UserdataRunner: Send + Sync + 'static {
     async fn run(&self, vm: &Vm, script: &str) -> i32;
 }
 
-/// Pretends to run userdata: logs it, takes a moment, and succeeds.
+/// Pretends to run userdata: logs it, takes a moment, and succeeds. For
+/// unit tests that have no sandbox.
+#[cfg(test)]
 #[derive(Debug, Clone)]
 pub(crate) struct SimulatedUserdata {
     /// How long the pretend run takes.
     pub duration: Duration,
 }
 
+#[cfg(test)]
 #[async_trait]
 impl UserdataRunner for SimulatedUserdata {
     async fn run(&self, vm: &Vm, script: &str) -> i32 {
@@ -46,31 +51,51 @@ impl UserdataRunner for SimulatedUserdata {
     }
 }
 
-/// Starts simulated boots.
+/// Starts simulated boots, and holds what the guest routes need.
 #[derive(Clone)]
 pub(crate) struct Agent {
     /// Time from boot to the agent answering.
     pub boot_delay: Duration,
     /// Who runs userdata.
     pub userdata: Arc<dyn UserdataRunner>,
+    /// How guest processes are started.
+    pub sandbox: Arc<Sandbox>,
+    /// Behave like a seed-era agent: untyped exec frames, `stdio` ignored,
+    /// cp-v1 modes refused.
+    pub legacy: bool,
 }
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
             .field("boot_delay", &self.boot_delay)
+            .field("sandbox", &self.sandbox)
+            .field("legacy", &self.legacy)
             .finish_non_exhaustive()
     }
 }
 
 impl Agent {
+    /// An agent that runs userdata and guest processes in `sandbox`.
+    pub fn new(boot_delay: Duration, sandbox: Arc<Sandbox>, legacy: bool) -> Self {
+        Agent {
+            boot_delay,
+            userdata: Arc::new(SandboxUserdata::new(sandbox.clone())),
+            sandbox,
+            legacy,
+        }
+    }
+
     /// An agent with simulated userdata that takes half the boot delay.
+    #[cfg(test)]
     pub fn simulated(boot_delay: Duration) -> Self {
         Agent {
             boot_delay,
             userdata: Arc::new(SimulatedUserdata {
                 duration: boot_delay / 2,
             }),
+            sandbox: Arc::new(Sandbox::new(None)),
+            legacy: false,
         }
     }
 
@@ -236,6 +261,8 @@ mod tests {
         let agent = Agent {
             boot_delay: Duration::ZERO,
             userdata: runner.clone(),
+            sandbox: Arc::new(Sandbox::new(None)),
+            legacy: false,
         };
         let vm = vm(Some("job"));
         boot(&agent, &vm);

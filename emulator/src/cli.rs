@@ -53,6 +53,14 @@ pub struct Cli {
     /// the API directly; repeatable. Off by default, like a real daemon.
     #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
+
+    /// Behave like a seed-era guest agent: untyped exec frames, stdio ignored, cp-v1 modes refused.
+    #[arg(long)]
+    pub legacy_agent: bool,
+
+    /// The bubblewrap program guest processes run under (default: bwrap on PATH, else /usr/bin/bwrap).
+    #[arg(long, value_name = "PATH")]
+    pub bwrap: Option<PathBuf>,
 }
 
 fn parse_origin(s: &str) -> Result<String, String> {
@@ -95,6 +103,8 @@ impl Cli {
             host_groups,
             agent_boot_delay: self.boot_delay,
             cors_origins: self.cors_origins.clone(),
+            legacy_agent: self.legacy_agent,
+            bwrap: self.bwrap.clone(),
         }
     }
 }
@@ -151,6 +161,15 @@ mod tests {
             parse(&["--token-file", "/f"]).unwrap().config().auth,
             Auth::TokenFile("/f".into())
         );
+        let guest = parse(&["--legacy-agent", "--bwrap", "/opt/bwrap"])
+            .unwrap()
+            .config();
+        assert!(guest.legacy_agent);
+        assert_eq!(
+            guest.bwrap.as_deref(),
+            Some(std::path::Path::new("/opt/bwrap"))
+        );
+        assert!(!cli.config().legacy_agent && cli.config().bwrap.is_none());
     }
 
     #[test]

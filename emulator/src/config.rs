@@ -76,6 +76,14 @@ pub struct EmulatorConfig {
     /// Origins allowed to call the API from a browser (CORS). Empty, the
     /// default, sends no CORS headers, as a real daemon does.
     pub cors_origins: Vec<String>,
+    /// Behave like a seed-era guest agent: exec answers untyped frames and
+    /// ignores `stdio`, and cp refuses the cp-v1 modes (400
+    /// `invalid mode: …`), so clients can test their fallbacks.
+    pub legacy_agent: bool,
+    /// The bubblewrap program guest processes run under; `None` looks for
+    /// `bwrap` on `PATH` (then `/usr/bin/bwrap`). Without it the emulator
+    /// still starts, and every exec answers an error naming bwrap.
+    pub bwrap: Option<PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -87,6 +95,8 @@ impl Default for EmulatorConfig {
             host_groups: vec![host_group("sbox")],
             agent_boot_delay: DEFAULT_BOOT_DELAY,
             cors_origins: Vec::new(),
+            legacy_agent: false,
+            bwrap: None,
         }
     }
 }

@@ -81,6 +81,15 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `key` in order, empty ones included (repeated keys
+    /// carry lists such as `args`).
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// A Go duration (`30s`, `1h2m3.5s`).
     pub fn duration(&self, key: &str) -> Result<Option<Duration>, ApiError> {
         self.get(key)
@@ -92,7 +101,6 @@ impl QueryParams {
     }
 
     /// A boolean in any form Go's `strconv.ParseBool` accepts.
-    #[allow(dead_code)] // Used by the guest routes built on this crate.
     pub fn bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
         self.get(key)
             .map(|v| {
@@ -127,5 +135,7 @@ mod tests {
         assert!(q.bool("b").unwrap_err().message.contains("invalid b"));
         assert_eq!(q.duration("d").unwrap(), Some(Duration::from_secs(90)));
         assert!(q.duration("b").unwrap_err().message.contains("invalid b"));
+        let q = QueryParams::parse("args=a&x=1&args=&args=c");
+        assert_eq!(q.all("args").collect::<Vec<_>>(), ["a", "", "c"]);
     }
 }

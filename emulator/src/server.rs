@@ -16,6 +16,7 @@ use crate::agent::Agent;
 use crate::auth;
 use crate::config::{validate_host_group, EmulatorConfig, Listen};
 use crate::error::StartError;
+use crate::guest::sandbox::Sandbox;
 use crate::routes;
 use crate::state::{remove_dir, AppState};
 
@@ -50,7 +51,15 @@ impl Emulator {
         validate_groups(&config)?;
         let (data_dir, temp_dir) = prepare_data_dir(config.data_dir.as_deref())?;
         let credentials = auth::resolve(&config.auth, &data_dir)?;
-        let agent = Agent::simulated(config.agent_boot_delay);
+        let sandbox = Arc::new(Sandbox::new(config.bwrap.clone()));
+        if !sandbox.program().is_file() {
+            tracing::warn!(
+                bwrap = %sandbox.program().display(),
+                "bubblewrap (bwrap) not found: exec, background exec and userdata will fail \
+                 until it is installed; the control plane, cp and fs work without it"
+            );
+        }
+        let agent = Agent::new(config.agent_boot_delay, sandbox, config.legacy_agent);
         let state = Arc::new(AppState::new(
             credentials.token.clone(),
             data_dir.clone(),
@@ -154,14 +163,18 @@ impl RunningEmulator {
         &self.local_addr
     }
 
-    /// Stops accepting, lets in-flight requests finish (for at most a few
-    /// seconds), then removes VM directories, the socket file and a
-    /// temporary data directory.
+    /// Stops the VMs (ending their guest processes), stops accepting, lets
+    /// in-flight requests finish (for at most a few seconds), then removes
+    /// VM directories, the socket file and a temporary data directory.
     ///
     /// # Errors
     /// [`StartError::Io`] when the temporary data directory cannot be removed.
     pub async fn shutdown(mut self) -> Result<(), StartError> {
         self.state.begin_stop();
+        // VMs power off first, so guest processes end and the exec streams
+        // and log follows attached to them finish instead of running into
+        // the grace period.
+        self.state.power_off_all();
         if let Some(mut server) = self.server.take() {
             match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
                 Ok(Ok(Ok(()))) => {}
@@ -321,6 +334,11 @@ fn prepare_data_dir(
                 .prefix("slicer-emulator-")
                 .tempdir()
                 .map_err(StartError::io("cannot create a temporary data directory"))?;
+            // Guest processes of other users open their VM's directories
+            // through this one: let them pass, without listing it.
+            fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o711)).map_err(
+                StartError::io("cannot set the mode of the temporary data directory"),
+            )?;
             (temp.path().to_owned(), Some(temp))
         }
     };

@@ -136,7 +136,6 @@ impl AppState {
     /// 404 when unknown, 409 when paused, stopped or suspended. While the
     /// VM boots, this waits for its agent and answers 503 if it does not
     /// come up within the boot delay plus a grace period.
-    #[allow(dead_code)] // The guest routes (exec, cp, fs, ...) build on this.
     pub async fn guest_vm(&self, hostname: &str) -> Result<Arc<Vm>, ApiError> {
         let vm = self.vm(hostname)?;
         if guest_check(&vm, &vm.state())? {
@@ -396,6 +395,17 @@ impl AppState {
         let _ = rx.wait_for(|stop| *stop).await;
     }
 
+    /// Powers every VM off without forgetting it: boots stop and guest
+    /// processes end, while requests still see the VMs.
+    pub fn power_off_all(&self) {
+        for vm in self.all_vms() {
+            let _ = vm.update(|s| {
+                s.halt(Power::Stopped);
+                Ok(())
+            });
+        }
+    }
+
     /// Cancels every VM's boot task and empties the table; the caller
     /// removes the directories.
     pub fn halt_all(&self) {
@@ -462,18 +472,44 @@ impl TagFilter {
     }
 }
 
-/// Creates `<dir>/root` with the directories a guest expects.
+/// Creates `<dir>/root` with the directories and `/etc` files a guest
+/// expects: `root` (0) and `ubuntu` (1000, home `/home/ubuntu`) accounts,
+/// the hostname, and the host's alternatives links (so `/usr/bin/awk` and
+/// friends resolve inside the sandbox).
 fn make_vm_dirs(dir: &Path, hostname: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     // A stale directory of the same name would leak files into the new VM.
     remove_dir(dir)?;
     let root = dir.join("root");
-    for sub in ["home", "tmp", "etc", "root"] {
+    for sub in ["home/ubuntu", "tmp", "etc/alternatives", "root"] {
         std::fs::create_dir_all(root.join(sub))?;
     }
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
     std::fs::set_permissions(root.join("root"), std::fs::Permissions::from_mode(0o700))?;
-    std::fs::write(root.join("etc/hostname"), format!("{hostname}\n"))?;
+    // Only root can give the home away; otherwise it stays the emulator's.
+    let _ = std::os::unix::fs::chown(root.join("home/ubuntu"), Some(1000), Some(1000));
+    let etc = root.join("etc");
+    std::fs::write(etc.join("hostname"), format!("{hostname}\n"))?;
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n\
+         ubuntu:x:1000:1000:Ubuntu:/home/ubuntu:/bin/sh\n",
+    )?;
+    std::fs::write(etc.join("group"), "root:x:0:\nubuntu:x:1000:\n")?;
+    std::fs::write(
+        etc.join("hosts"),
+        format!("127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n"),
+    )?;
+    if let Ok(entries) = std::fs::read_dir("/etc/alternatives") {
+        for entry in entries.flatten() {
+            if let Ok(target) = std::fs::read_link(entry.path()) {
+                let _ = std::os::unix::fs::symlink(
+                    target,
+                    etc.join("alternatives").join(entry.file_name()),
+                );
+            }
+        }
+    }
     Ok(())
 }
 

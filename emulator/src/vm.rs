@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::error::ApiError;
+use crate::guest::background::BackgroundTable;
 use crate::logbuf::LogBuffer;
 
 /// Power state of a VM.
@@ -67,6 +68,9 @@ pub(crate) struct Boot {
     pub agent_since: Option<Instant>,
     /// Whether the agent answers now.
     pub agent_up: bool,
+    /// Bumped by every fresh boot (create, relaunch, reboot), not by a
+    /// restore: guest processes live exactly as long as their incarnation.
+    pub incarnation: u64,
 }
 
 /// The mutable part of a VM.
@@ -107,6 +111,7 @@ impl VmState {
         if fresh {
             self.boot.booted_at = Instant::now();
             self.boot.agent_since = None;
+            self.boot.incarnation += 1;
         }
         if self.userdata == Userdata::Running {
             // Interrupted userdata runs again on the next boot.
@@ -192,6 +197,8 @@ pub(crate) struct Vm {
     pub dir: PathBuf,
     /// Serial-console log.
     pub log: LogBuffer,
+    /// Background processes started through the agent.
+    pub background: BackgroundTable,
     state: watch::Sender<VmState>,
     boot_task: Mutex<Option<AbortHandle>>,
 }
@@ -211,6 +218,7 @@ impl Vm {
                 booted_at: Instant::now(),
                 agent_since: None,
                 agent_up: false,
+                incarnation: 0,
             },
             suspended_at: None,
             userdata,
@@ -221,6 +229,7 @@ impl Vm {
             spec,
             dir,
             log: LogBuffer::default(),
+            background: BackgroundTable::default(),
             state: watch::Sender::new(state),
             boot_task: Mutex::new(None),
         }
@@ -231,8 +240,7 @@ impl Vm {
         &self.id.hostname
     }
 
-    /// The directory later work confines guest processes to.
-    #[allow(dead_code)] // The exec, copy and fs routes build on this.
+    /// The VM's root directory, which guest processes are confined to.
     pub fn root(&self) -> PathBuf {
         self.dir.join("root")
     }

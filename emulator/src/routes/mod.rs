@@ -1,6 +1,7 @@
 //! The HTTP surface: one router with exact paths, bearer auth on everything
 //! but `/healthz` and `/metrics`, plain-text 404 and 405 for routing misses.
 
+mod guest;
 mod hostgroups;
 mod lifecycle;
 mod secrets;
@@ -54,8 +55,8 @@ async fn reject_empty_segments(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// The authenticated routes. Guest routes (exec, cp, fs, ...) join here,
-/// built on [`AppState::guest_vm`].
+/// The authenticated routes: the control plane, and the guest routes
+/// (exec, background exec, cp, fs) built on [`AppState::guest_vm`].
 fn control_plane() -> Router<Arc<AppState>> {
     Router::new()
         .route("/info", get(server::info))
@@ -84,6 +85,25 @@ fn control_plane() -> Router<Arc<AppState>> {
         .route("/vm/{hostname}/restore", post(lifecycle::restore))
         .route("/vm/{hostname}/relaunch", post(lifecycle::relaunch))
         .route("/vm/{hostname}/shutdown", post(lifecycle::shutdown))
+        .route(
+            "/vm/{hostname}/exec",
+            post(guest::exec).get(guest::exec_list),
+        )
+        .route(
+            "/vm/{hostname}/exec/{id}",
+            get(guest::exec_info).delete(guest::exec_reap),
+        )
+        .route("/vm/{hostname}/exec/{id}/logs", get(guest::exec_logs))
+        .route("/vm/{hostname}/exec/{id}/kill", post(guest::exec_kill))
+        .route("/vm/{hostname}/exec/{id}/wait-exit", get(guest::exec_wait))
+        .route(
+            "/vm/{hostname}/cp",
+            get(guest::cp_download).post(guest::cp_upload),
+        )
+        .route("/vm/{hostname}/fs/readdir", get(guest::fs_readdir))
+        .route("/vm/{hostname}/fs/stat", get(guest::fs_stat))
+        .route("/vm/{hostname}/fs/mkdir", post(guest::fs_mkdir))
+        .route("/vm/{hostname}/fs/remove", delete(guest::fs_remove))
         .route("/secrets", get(secrets::list).post(secrets::create))
         .route(
             "/secrets/{name}",
