@@ -80,25 +80,16 @@ impl ClientBuilder {
     }
 
     fn from_lookup(lookup: Lookup<'_>) -> Result<Self> {
-        let base_url = env_text(lookup, "SLICER_URL")?.ok_or_else(|| {
+        let settings = EnvSettings::from_lookup(lookup)?.ok_or_else(|| {
             Error::InvalidInput(
                 "SLICER_URL is not set or is blank; set it to the daemon's URL \
                  (such as http://127.0.0.1:8080) or its UNIX socket path"
                     .into(),
             )
         })?;
-        let mut builder = ClientBuilder::new(base_url);
-        builder.token = match env_text(lookup, "SLICER_TOKEN")? {
-            Some(token) => Some(token),
-            None => match lookup("SLICER_TOKEN_FILE") {
-                Some(raw) if !trim_os(&raw).is_empty() => {
-                    let path = expand_home(trim_os(&raw), lookup("HOME").as_deref())?;
-                    Some(read_token_file(&path)?)
-                }
-                _ => None,
-            },
-        };
-        builder.user_agent = env_text(lookup, "SLICER_USER_AGENT")?;
+        let mut builder = ClientBuilder::new(settings.url);
+        builder.token = settings.token;
+        builder.user_agent = settings.user_agent;
         Ok(builder)
     }
 
@@ -148,46 +139,151 @@ impl ClientBuilder {
         let mut config = ClientConfig::new("");
         config.token = self.token;
         config.user_agent = self.user_agent;
-        match BaseUrl::parse(&self.base_url)? {
-            BaseUrl::Http(url) => {
-                let transport = match self.http_client {
-                    Some(client) => {
-                        ReqwestTransport::from(client).with_request_timeout(self.timeouts.request)
-                    }
-                    None => ReqwestTransport::new(self.timeouts)?,
-                };
-                tracing::debug!(base_url = %url, "using the reqwest transport");
-                config.base_url = url;
-                SlicerClient::new(Transport::Http(transport), config)
-            }
-            BaseUrl::UnixSocket(raw) => {
-                if self.http_client.is_some() {
-                    return Err(Error::InvalidInput(format!(
-                        "{raw:?} is a UNIX socket path, which a reqwest client cannot reach; \
-                         give an http(s) URL or leave out with_reqwest_client"
-                    )));
+        let (transport, base) =
+            choose_transport(&self.base_url, self.timeouts, self.http_client, home)?;
+        config.base_url = base;
+        SlicerClient::new(transport, config)
+    }
+}
+
+/// The transport for `base_url` and the base URL requests are then built on
+/// (`http://unix` for a socket), by the same rules as [`ClientBuilder`]. For
+/// programs that send their own requests, such as a relay.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a malformed base URL or a `~/` path without
+/// `HOME`; [`Error::Transport`] when TLS cannot be initialised.
+///
+/// ```
+/// let (_, base) = slicer::transport_for("unix:///run/slicer/api.sock", slicer::Timeouts::default()).unwrap();
+/// assert_eq!(base, "http://unix");
+/// ```
+pub fn transport_for(base_url: &str, timeouts: Timeouts) -> Result<(Transport, String)> {
+    let home = std::env::var_os("HOME");
+    choose_transport(base_url, timeouts, None, home.as_deref())
+}
+
+fn choose_transport(
+    base_url: &str,
+    timeouts: Timeouts,
+    http_client: Option<reqwest::Client>,
+    home: Option<&OsStr>,
+) -> Result<(Transport, String)> {
+    match BaseUrl::parse(base_url)? {
+        BaseUrl::Http(url) => {
+            let transport = match http_client {
+                Some(client) => {
+                    ReqwestTransport::from(client).with_request_timeout(timeouts.request)
                 }
-                let path = expand_home(OsStr::new(&raw), home)?;
-                tracing::debug!(path = %path.display(), "using the UNIX-socket transport");
-                socket_client(path, self.timeouts, config)
+                None => ReqwestTransport::new(timeouts)?,
+            };
+            tracing::debug!(base_url = %url, "using the reqwest transport");
+            Ok((Transport::Http(transport), url))
+        }
+        BaseUrl::UnixSocket(raw) => {
+            if http_client.is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "{raw:?} is a UNIX socket path, which a reqwest client cannot reach; \
+                     give an http(s) URL or leave out with_reqwest_client"
+                )));
             }
+            let path = expand_home(OsStr::new(&raw), home)?;
+            tracing::debug!(path = %path.display(), "using the UNIX-socket transport");
+            socket_transport(path, timeouts)
         }
     }
 }
 
 #[cfg(unix)]
-fn socket_client(path: PathBuf, timeouts: Timeouts, mut config: ClientConfig) -> Result<Client> {
+fn socket_transport(path: PathBuf, timeouts: Timeouts) -> Result<(Transport, String)> {
     let transport = crate::UnixSocketTransport::new(path, timeouts);
-    config.base_url = crate::UNIX_BASE_URL.to_owned();
-    SlicerClient::new(Transport::UnixSocket(transport), config)
+    Ok((
+        Transport::UnixSocket(transport),
+        crate::UNIX_BASE_URL.to_owned(),
+    ))
 }
 
 #[cfg(not(unix))]
-fn socket_client(path: PathBuf, _: Timeouts, _: ClientConfig) -> Result<Client> {
+fn socket_transport(path: PathBuf, _: Timeouts) -> Result<(Transport, String)> {
     Err(Error::InvalidInput(format!(
         "{} is a UNIX socket path, and this platform has no UNIX sockets; use an http(s) URL",
         path.display()
     )))
+}
+
+/// The connection settings the environment gives: `SLICER_URL`, then
+/// `SLICER_TOKEN` or else `SLICER_TOKEN_FILE`, and `SLICER_USER_AGENT`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnvSettings {
+    /// `SLICER_URL`, trimmed: an `http(s)` URL or a UNIX socket path.
+    pub url: String,
+    /// The bearer token, if any.
+    pub token: Option<String>,
+    /// The token file the token was read from, when it came from one.
+    pub token_file: Option<PathBuf>,
+    /// `SLICER_USER_AGENT`, trimmed.
+    pub user_agent: Option<String>,
+}
+
+impl EnvSettings {
+    /// Reads the process environment; `Ok(None)` when `SLICER_URL` is unset
+    /// or blank.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when a variable is not valid UTF-8 or the token
+    /// file cannot be read or is empty (the message names the file).
+    pub fn from_env() -> Result<Option<Self>> {
+        Self::from_lookup(&|name| std::env::var_os(name))
+    }
+
+    /// As [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    ///
+    /// ```
+    /// use std::ffi::OsString;
+    /// let env = |name: &str| match name {
+    ///     "SLICER_URL" => Some(OsString::from(" http://127.0.0.1:8080 ")),
+    ///     "SLICER_TOKEN" => Some(OsString::from("s3cret\n")),
+    ///     _ => None,
+    /// };
+    /// let settings = slicer::EnvSettings::from_lookup(&env).unwrap().unwrap();
+    /// assert_eq!((settings.url.as_str(), settings.token.as_deref()), ("http://127.0.0.1:8080", Some("s3cret")));
+    /// assert!(slicer::EnvSettings::from_lookup(&|_: &str| None).unwrap().is_none());
+    /// ```
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Option<Self>> {
+        let Some(url) = env_text(lookup, "SLICER_URL")? else {
+            return Ok(None);
+        };
+        let (token, token_file) = match env_text(lookup, "SLICER_TOKEN")? {
+            Some(token) => (Some(token), None),
+            None => match lookup("SLICER_TOKEN_FILE") {
+                Some(raw) if !trim_os(&raw).is_empty() => {
+                    let path = expand_home(trim_os(&raw), lookup("HOME").as_deref())?;
+                    (Some(read_token_file(&path)?), Some(path))
+                }
+                _ => (None, None),
+            },
+        };
+        Ok(Some(EnvSettings {
+            url,
+            token,
+            token_file,
+            user_agent: env_text(lookup, "SLICER_USER_AGENT")?,
+        }))
+    }
+}
+
+impl fmt::Debug for EnvSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvSettings")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_file", &self.token_file)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
 }
 
 impl fmt::Debug for ClientBuilder {

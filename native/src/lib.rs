@@ -180,7 +180,7 @@ mod unix;
 
 pub use slicer_core::*;
 
-pub use builder::{connect, from_env, ClientBuilder};
+pub use builder::{connect, from_env, transport_for, ClientBuilder, EnvSettings};
 #[cfg(unix)]
 pub use copy::{CopyExt, CopyMode, CopyOptions, CopyReport};
 pub use native::{Transport, UNIX_BASE_URL};

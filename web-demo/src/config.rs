@@ -1,8 +1,8 @@
 //! Reading the Slicer URL and token from the environment.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A configuration problem, with a message that names the variable or file
 /// at fault.
@@ -91,86 +91,23 @@ impl fmt::Debug for SlicerSettings {
 pub fn settings_from_env(
     lookup: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Option<SlicerSettings>, ConfigError> {
-    let Some(url) = env_text(lookup, "SLICER_URL")? else {
-        return Ok(None);
-    };
-    if let Some(token) = env_text(lookup, "SLICER_TOKEN")? {
-        return Ok(Some(SlicerSettings {
-            url,
-            token: Some(token),
-            token_source: TokenSource::Env,
-        }));
-    }
-    let file = match lookup("SLICER_TOKEN_FILE") {
-        Some(raw) if !trim_os(&raw).is_empty() => {
-            expand_home(trim_os(&raw), lookup("HOME").as_deref())?
-        }
-        _ => {
-            return Ok(Some(SlicerSettings {
-                url,
-                token: None,
-                token_source: TokenSource::None,
-            }))
-        }
-    };
-    let token = read_token_file(&file)?;
-    Ok(Some(SlicerSettings {
-        url,
-        token: Some(token),
-        token_source: TokenSource::File(file),
-    }))
-}
-
-/// The trimmed value of `name`; `None` when unset or blank.
-fn env_text(
-    lookup: &dyn Fn(&str) -> Option<OsString>,
-    name: &str,
-) -> Result<Option<String>, ConfigError> {
-    let Some(raw) = lookup(name) else {
-        return Ok(None);
-    };
-    let text = raw
-        .into_string()
-        .map_err(|_| ConfigError::new(format!("{name} is not valid UTF-8")))?;
-    let text = text.trim();
-    Ok((!text.is_empty()).then(|| text.to_owned()))
-}
-
-/// `raw` trimmed; a value that is not UTF-8 is used exactly as given.
-fn trim_os(raw: &OsStr) -> &OsStr {
-    raw.to_str().map_or(raw, |text| OsStr::new(text.trim()))
-}
-
-/// Replaces a leading `~/` with `home`.
-pub(crate) fn expand_home(raw: &OsStr, home: Option<&OsStr>) -> Result<PathBuf, ConfigError> {
-    if !raw.as_encoded_bytes().starts_with(b"~/") {
-        return Ok(PathBuf::from(raw));
-    }
-    let rest = Path::new(raw).strip_prefix("~").unwrap_or(Path::new(raw));
-    match home {
-        Some(home) if !home.is_empty() => Ok(Path::new(home).join(rest)),
-        _ => Err(ConfigError::new(format!(
-            "cannot expand ~/ in {}: HOME is not set",
-            Path::new(raw).display()
-        ))),
-    }
-}
-
-fn read_token_file(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(format!(
-            "cannot read the token file {} named by SLICER_TOKEN_FILE: {e}",
-            path.display()
-        ))
+    // The `slicer` crate reads the variables exactly as its own clients do.
+    let settings = slicer::EnvSettings::from_lookup(lookup).map_err(|e| match e {
+        slicer::Error::InvalidInput(why) => ConfigError::new(why),
+        other => ConfigError::new(other.to_string()),
     })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(ConfigError::new(format!(
-            "the token file {} named by SLICER_TOKEN_FILE is empty",
-            path.display()
-        )));
-    }
-    Ok(token.to_owned())
+    Ok(settings.map(|s| {
+        let token_source = match (&s.token, s.token_file) {
+            (None, _) => TokenSource::None,
+            (Some(_), Some(file)) => TokenSource::File(file),
+            (Some(_), None) => TokenSource::Env,
+        };
+        SlicerSettings {
+            url: s.url,
+            token: s.token,
+            token_source,
+        }
+    }))
 }
 
 #[cfg(test)]

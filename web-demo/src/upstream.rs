@@ -1,12 +1,11 @@
 //! The Slicer daemon `/api` requests are relayed to.
 
-use std::ffi::OsStr;
 use std::fmt;
 use std::time::Duration;
 
-use slicer::{BaseUrl, ReqwestTransport, Timeouts, Transport, UnixSocketTransport, UNIX_BASE_URL};
+use slicer::{Timeouts, Transport};
 
-use crate::config::{expand_home, ConfigError};
+use crate::config::ConfigError;
 
 /// How long the relay waits to connect to the daemon. Once connected it
 /// waits for the response head without limit: create with `wait`, buffered
@@ -19,7 +18,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Upstream {
     transport: Transport,
     /// Absolute URL prefix requests are built on: `http(s)://host[/prefix]`
-    /// or [`UNIX_BASE_URL`] for a socket.
+    /// or [`slicer::UNIX_BASE_URL`] for a socket.
     request_base: String,
     token: Option<String>,
     label: String,
@@ -43,26 +42,18 @@ impl Upstream {
     /// ```
     pub fn new(base_url: &str, token: Option<String>) -> Result<Self, ConfigError> {
         let timeouts = Timeouts::new(CONNECT_TIMEOUT, None);
-        let parsed = BaseUrl::parse(base_url).map_err(|e| match e {
+        let invalid = |e: slicer::Error| match e {
             slicer::Error::InvalidInput(why) => {
                 ConfigError::new(format!("invalid Slicer URL: {why}"))
             }
-            other => ConfigError::new(format!("invalid Slicer URL: {other}")),
-        })?;
-        let (transport, request_base, label) = match parsed {
-            BaseUrl::Http(url) => {
-                let transport = ReqwestTransport::new(timeouts)
-                    .map_err(|e| ConfigError::new(format!("cannot set up HTTP: {e}")))?;
-                let label = without_userinfo(&url);
-                (Transport::from(transport), url, label)
-            }
-            BaseUrl::UnixSocket(path) => {
-                let home = std::env::var_os("HOME");
-                let path = expand_home(OsStr::new(&path), home.as_deref())?;
-                let label = format!("UNIX socket {}", path.display());
-                let transport = UnixSocketTransport::new(path, timeouts);
-                (Transport::from(transport), UNIX_BASE_URL.to_owned(), label)
-            }
+            other => ConfigError::new(format!("cannot reach Slicer through {base_url:?}: {other}")),
+        };
+        let (transport, request_base) =
+            slicer::transport_for(base_url, timeouts).map_err(invalid)?;
+        let label = match &transport {
+            Transport::Http(_) => without_userinfo(&request_base),
+            Transport::UnixSocket(socket) => format!("UNIX socket {}", socket.path().display()),
+            _ => request_base.clone(),
         };
         Ok(Upstream {
             transport,
