@@ -9,7 +9,6 @@ use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGE
 use http::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tracing::Instrument as _;
 
 use crate::error::{ApiError, Error, Result};
 use crate::models::*;
@@ -207,6 +206,24 @@ impl<T: HttpTransport> SlicerClient<T> {
             request.extensions_mut().insert(LongRunning);
         }
 
+        #[cfg(feature = "tracing")]
+        let result = Self::send_traced(&self.inner.transport, request, &method, path).await;
+        #[cfg(not(feature = "tracing"))]
+        let result = self.inner.transport.send(request).await;
+        Ok(result?)
+    }
+
+    /// Sends `request` inside a `slicer.request` span that records the
+    /// status and duration.
+    #[cfg(feature = "tracing")]
+    async fn send_traced(
+        transport: &T,
+        request: Request<Body>,
+        method: &Method,
+        path: &str,
+    ) -> std::result::Result<Response<ResponseBody>, crate::error::TransportError> {
+        use tracing::Instrument as _;
+
         let span = tracing::info_span!(
             "slicer.request",
             method = %method,
@@ -218,12 +235,7 @@ impl<T: HttpTransport> SlicerClient<T> {
         // where std's clock panics; the lint cannot tell the two apart.
         #[allow(clippy::disallowed_methods)]
         let started = web_time::Instant::now();
-        let result = self
-            .inner
-            .transport
-            .send(request)
-            .instrument(span.clone())
-            .await;
+        let result = transport.send(request).instrument(span.clone()).await;
         span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
         match &result {
             Ok(res) => {
@@ -232,7 +244,7 @@ impl<T: HttpTransport> SlicerClient<T> {
             }
             Err(e) => span.in_scope(|| tracing::debug!(error = %e, "request failed")),
         }
-        Ok(result?)
+        result
     }
 
     /// Sends a request and reads the whole body, mapping any status outside

@@ -23,6 +23,14 @@ pub const SOURCE_NAME_HEADER: &str = "x-slicer-source-name-base64";
 /// The unreleased raw-name header; an answer carrying only it is incomplete.
 const RAW_SOURCE_NAME_HEADER: &str = "x-slicer-source-name";
 
+// The header names as values, built at compile time: looking a header up by
+// `&str` parses the name at run time, which links the `http` crate's table of
+// standard names into every build (it is large in WebAssembly).
+const UNPACKED_SIZE: HeaderName = HeaderName::from_static(UNPACKED_SIZE_HEADER);
+const SOURCE_TYPE: HeaderName = HeaderName::from_static(SOURCE_TYPE_HEADER);
+const SOURCE_NAME: HeaderName = HeaderName::from_static(SOURCE_NAME_HEADER);
+const RAW_SOURCE_NAME: HeaderName = HeaderName::from_static(RAW_SOURCE_NAME_HEADER);
+
 /// Payload kind of an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UploadKind {
@@ -394,6 +402,7 @@ impl<T: HttpTransport> SlicerClient<T> {
         if !refuses_mode(status, &body, v1_mode) {
             return Err(ApiError::from_response(Method::POST, route, status, &body).into());
         }
+        #[cfg(feature = "tracing")]
         tracing::warn!(
             mode = v1_mode,
             "agent refused cp-v1; retrying in the legacy form"
@@ -420,10 +429,7 @@ impl<T: HttpTransport> SlicerClient<T> {
             HeaderValue::from_static(upload.kind.content_type()),
         );
         if let (UploadKind::Tar, Some(size)) = (upload.kind, upload.unpacked_size) {
-            headers.insert(
-                HeaderName::from_static(UNPACKED_SIZE_HEADER),
-                HeaderValue::from(size),
-            );
+            headers.insert(UNPACKED_SIZE, HeaderValue::from(size));
         }
         // The answer comes only after the guest has written everything.
         let res = self
@@ -466,6 +472,7 @@ impl<T: HttpTransport> SlicerClient<T> {
         if !refuses_mode(status, &body, v1_mode) {
             return Err(ApiError::from_response(Method::GET, route, status, &body).into());
         }
+        #[cfg(feature = "tracing")]
         tracing::warn!(
             mode = v1_mode,
             "agent refused cp-v1; retrying in the legacy form"
@@ -547,13 +554,13 @@ fn cp_v1_download(
 ) -> Result<Download> {
     let context = "GET /vm/{hostname}/cp (cp-v1)";
     let headers = res.headers();
-    let text = |name: &str| {
+    let text = |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let source_type = match text(SOURCE_TYPE_HEADER) {
+    let source_type = match text(&SOURCE_TYPE) {
         Some("file") => SourceType::File,
         Some("directory") => SourceType::Directory,
         Some(other) => {
@@ -569,7 +576,7 @@ fn cp_v1_download(
             ))
         }
     };
-    let name = match text(SOURCE_NAME_HEADER) {
+    let name = match text(&SOURCE_NAME) {
         Some(encoded) => {
             let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(encoded.trim_end_matches('='))
@@ -579,7 +586,7 @@ fn cp_v1_download(
             String::from_utf8(raw)
                 .map_err(|_| Error::decode(context, "the source name is not UTF-8"))?
         }
-        None if text(RAW_SOURCE_NAME_HEADER).is_some() => {
+        None if text(&RAW_SOURCE_NAME).is_some() => {
             return Err(Error::decode(
                 context,
                 "the answer carries only X-Slicer-Source-Name, not X-Slicer-Source-Name-Base64",

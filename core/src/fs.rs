@@ -2,7 +2,7 @@
 //! reads and writes.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -15,6 +15,10 @@ use crate::wire;
 
 /// Response header carrying a downloaded file's octal mode.
 pub const FILE_MODE_HEADER: &str = "x-slicer-file-mode";
+
+/// [`FILE_MODE_HEADER`] as a value built at compile time, so a lookup does
+/// not parse the name at run time.
+const FILE_MODE: HeaderName = HeaderName::from_static(FILE_MODE_HEADER);
 
 /// Mode assumed when a download carries no [`FILE_MODE_HEADER`].
 pub const DEFAULT_FILE_MODE: u32 = 0o600;
@@ -129,7 +133,7 @@ pub struct FileContents {
 /// Parses an `X-Slicer-File-Mode` value, defaulting when absent or invalid.
 pub(crate) fn mode_from_headers(headers: &HeaderMap) -> u32 {
     headers
-        .get(FILE_MODE_HEADER)
+        .get(&FILE_MODE)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| u32::from_str_radix(s.trim(), 8).ok())
         .unwrap_or(DEFAULT_FILE_MODE)

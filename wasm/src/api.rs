@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use js_sys::Promise;
 use slicer_core::exec::BufferedExecResult;
-use slicer_core::http::{self, HeaderValue, Method};
+use slicer_core::http::{self, HeaderName, HeaderValue, Method};
 use slicer_core::tar::{unpacked_size, Excludes};
 use slicer_core::{
     AgentHealth, ApiError, BackgroundExec, BackgroundExecInfo, BaseUrl, Body, ClientConfig,
@@ -34,6 +34,10 @@ use crate::transport::FetchTransport;
 
 /// The `User-Agent` sent by default from server-side runtimes.
 pub const DEFAULT_USER_AGENT: &str = concat!("slicer-sdk-wasm/", env!("CARGO_PKG_VERSION"));
+
+/// Built at compile time: a header named by `&str` is parsed at run time,
+/// which links the `http` crate's large table of standard names.
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// Rejects the method's promise with the error of a failed input check.
 macro_rules! tri {
@@ -69,7 +73,7 @@ impl State {
         method: Method,
         path: &str,
         query: &Query,
-        headers: Vec<(&'static str, String)>,
+        headers: Vec<(HeaderName, String)>,
     ) -> Result<http::Response<ResponseBody>, JsValue> {
         let mut uri = format!("{}{}", self.client.base_url(), path);
         if !query.is_empty() {
@@ -1175,9 +1179,9 @@ impl Core {
         let signal = signal_of(&opts);
         let client_signal = self.state.signal.clone();
         self.spawn(&opts, |s| async move {
-            let mut headers = vec![("accept", "text/event-stream".to_owned())];
+            let mut headers = vec![(http::header::ACCEPT, "text/event-stream".to_owned())];
             if let Some(id) = last_id {
-                headers.push(("last-event-id", id));
+                headers.push((LAST_EVENT_ID, id));
             }
             let res = s
                 .send_with_headers(Method::GET, &path, &query, headers)

@@ -86,7 +86,9 @@ impl<'a> Opts<'a> {
         match self.number(key)? {
             None => Ok(None),
             Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= max => Ok(Some(n as u64)),
-            Some(_) => Err(self.bad(key, &format!("an integer from 0 to {max}"))),
+            // `max` is a whole number: printed as an integer, so float
+            // formatting stays out of the module.
+            Some(_) => Err(self.bad(key, &format!("an integer from 0 to {}", max as u64))),
         }
     }
 

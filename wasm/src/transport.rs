@@ -210,7 +210,10 @@ impl HttpTransport for FetchTransport {
         let total = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<f64>().ok());
+            // A Content-Length is digits only; parsing an integer keeps the
+            // float parser out of the module.
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|n| n as f64);
         if let Some(h) = builder.headers_mut() {
             *h = headers;
         }
