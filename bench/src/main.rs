@@ -199,6 +199,7 @@ fn run_benchmarks(cli: &Cli) -> BenchResult<()> {
     report
         .header
         .push(("data".into(), describe_work_dir(ctx.work())));
+    let load_at_start = load_average();
 
     let mut failed = Vec::new();
     for group in groups {
@@ -215,6 +216,13 @@ fn run_benchmarks(cli: &Cli) -> BenchResult<()> {
     // Stops the emulator and removes the data before the table is printed.
     drop(ctx);
     report.header.push((
+        "load average (1, 5, 15 min)".into(),
+        format!(
+            "{load_at_start} at start, {} at the end (other work on the machine skews both sides)",
+            load_average()
+        ),
+    ));
+    report.header.push((
         "total time".into(),
         format!("{:.0} s", started.elapsed().as_secs_f64()),
     ));
@@ -227,6 +235,18 @@ fn run_benchmarks(cli: &Cli) -> BenchResult<()> {
             failed.join(", ")
         )))
     }
+}
+
+/// The first three fields of `/proc/loadavg`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 #[cfg(test)]

@@ -36,6 +36,30 @@ impl RecordedRequest {
         args.push(self.uri.clone().into());
         args
     }
+
+    /// The curl arguments as one line for notes, with the address (which
+    /// changes every run) shown as `ADDR`.
+    pub fn shown(&self) -> String {
+        self.curl_args()
+            .iter()
+            .map(|arg| {
+                let text = arg.to_string_lossy();
+                let text = match text.strip_prefix("http://") {
+                    Some(rest) => {
+                        let path = rest.find('/').map_or("", |i| &rest[i..]);
+                        format!("http://ADDR{path}")
+                    }
+                    None => text.into_owned(),
+                };
+                if text.contains([' ', '&', '?']) {
+                    format!("'{text}'")
+                } else {
+                    text
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Wraps a transport and keeps the head of the last request sent.
@@ -132,6 +156,11 @@ mod tests {
                 "Expect:",
                 "http://127.0.0.1:1/vm/a/cp?path=%2Fx&mode=cp-v1-binary"
             ]
+        );
+        assert_eq!(
+            request.shown(),
+            "-X POST -H 'content-type: application/octet-stream' -H Expect: \
+             'http://ADDR/vm/a/cp?path=%2Fx&mode=cp-v1-binary'"
         );
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use slicer::copy::write_tar;
 use slicer::tar::Excludes;
 
-use super::exec::{median_usage, shown_args};
+use super::exec::median_usage;
 use super::Ctx;
 use crate::child::ChildReport;
 use crate::data::{self, TreeStats};
@@ -168,14 +168,14 @@ fn run_all(ctx: &Ctx, report: &mut Report, setup: &Setup, base: &Path) -> BenchR
     push_rows(report, &label, &tree_stats, &up, &down);
     report.note(format!(
         "copy requests replayed by curl (last run): upload `{}`; download `{}`",
-        shown_args(&up.request),
-        shown_args(&down.request)
+        up.request.shown(),
+        down.request.shown()
     ));
     Ok(())
 }
 
-/// Uploads `source` (reps times each: ours, then curl), leaves the last
-/// upload in the VM, downloads it back the same way.
+/// Uploads `source` (ours, then curl, `reps` times), leaves the last
+/// upload in the VM, and downloads it back the same way.
 fn both_directions(
     setup: &Setup,
     shape: Shape,
@@ -200,22 +200,17 @@ fn both_directions(
         })
     };
 
-    // Upload.
-    let mut ours = Vec::new();
-    let mut request = None;
+    // Upload: ours and curl alternate, so load from elsewhere on the
+    // machine falls on both alike.
+    let (mut ours, mut curl_runs, mut request) = (Vec::new(), Vec::new(), None);
     for _ in 0..setup.reps {
         data::remove(&setup.remote_local)?;
         let argv = child_argv(setup, "upload", source.as_os_str(), REMOTE.as_ref());
         let (usage, child) = run_child(setup, &argv)?;
         check_remote()?;
-        request = Some(child.request);
         ours.push(usage);
-    }
-    let up_request = request.expect("at least one repetition");
-    let mut curl_runs = Vec::new();
-    if let Some(curl) = &setup.curl {
-        let body = archive.unwrap_or(source);
-        for _ in 0..setup.reps {
+        let recorded: &RecordedRequest = request.insert(child.request);
+        if let Some(curl) = &setup.curl {
             data::remove(&setup.remote_local)?;
             let mut argv: Vec<OsString> = vec![
                 curl.into(),
@@ -225,9 +220,9 @@ fn both_directions(
                 "-w".into(),
                 "%{http_code}".into(),
                 "-T".into(),
-                body.into(),
+                archive.unwrap_or(source).into(),
             ];
-            argv.extend(up_request.curl_args());
+            argv.extend(recorded.curl_args());
             let run = measured(&setup.self_exe, &setup.scratch, &argv, true)?;
             let code = String::from_utf8_lossy(&run.stdout).into_owned();
             check(code == "200", || format!("curl upload answered {code:?}"))?;
@@ -238,13 +233,12 @@ fn both_directions(
     let up = Pair {
         ours: median_usage(&ours),
         curl: (!curl_runs.is_empty()).then(|| median_usage(&curl_runs)),
-        request: up_request,
+        request: request.expect("at least one repetition"),
     };
 
-    // Download what the last upload left in the VM.
+    // Download what the last upload left in the VM, alternating the same way.
     let dest = base.join("down");
-    let mut ours = Vec::new();
-    let mut request = None;
+    let (mut ours, mut curl_runs, mut request) = (Vec::new(), Vec::new(), None);
     for _ in 0..setup.reps {
         data::remove(&dest)?;
         let argv = child_argv(setup, "download", REMOTE.as_ref(), dest.as_os_str());
@@ -262,15 +256,10 @@ fn both_directions(
         check(got == *stats, || {
             format!("the download wrote {got:?}, expected {stats:?}")
         })?;
-        request = Some(child.request);
         ours.push(usage);
-    }
-    data::remove(&dest)?;
-    let down_request = request.expect("at least one repetition");
-    let mut curl_runs = Vec::new();
-    if let Some(curl) = &setup.curl {
-        for _ in 0..setup.reps {
-            data::remove(&dest)?;
+        let recorded: &RecordedRequest = request.insert(child.request);
+        data::remove(&dest)?;
+        if let Some(curl) = &setup.curl {
             let mut argv: Vec<OsString> = vec![
                 curl.into(),
                 "-sS".into(),
@@ -279,7 +268,7 @@ fn both_directions(
                 "-w".into(),
                 "%{http_code} %{size_download}".into(),
             ];
-            argv.extend(down_request.curl_args());
+            argv.extend(recorded.curl_args());
             let run = measured(&setup.self_exe, &setup.scratch, &argv, true)?;
             let out = String::from_utf8_lossy(&run.stdout).into_owned();
             let size = out
@@ -289,13 +278,13 @@ fn both_directions(
                 format!("curl download answered {out:?}")
             })?;
             curl_runs.push(run.usage);
+            data::remove(&dest)?;
         }
-        data::remove(&dest)?;
     }
     let down = Pair {
         ours: median_usage(&ours),
         curl: (!curl_runs.is_empty()).then(|| median_usage(&curl_runs)),
-        request: down_request,
+        request: request.expect("at least one repetition"),
     };
     Ok((up, down))
 }

@@ -42,8 +42,8 @@ fn streaming(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     );
     eprintln!("[exec] streaming {label}");
 
-    let mut ours = Vec::new();
-    let mut request = None;
+    // Ours and curl alternate, so load from elsewhere falls on both alike.
+    let (mut ours, mut curl_runs, mut request) = (Vec::new(), Vec::new(), None);
     for _ in 0..reps {
         let argv: Vec<OsString> = vec![
             self_exe.clone().into(),
@@ -56,43 +56,34 @@ fn streaming(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         let run = measured(&self_exe, &scratch, &argv, true)?;
         let child: ChildReport = serde_json::from_slice(&run.stdout)
             .context(|| "parse the exec child's report".to_owned())?;
-        request = Some(child.request);
         ours.push(run.usage);
+        let recorded: &RecordedRequest = request.insert(child.request);
+        if let Some(curl) = &ctx.tools.curl {
+            let mut argv: Vec<OsString> = vec![
+                curl.into(),
+                "-sSN".into(),
+                "-o".into(),
+                "/dev/null".into(),
+                "-w".into(),
+                "%{http_code} %{size_download}".into(),
+            ];
+            argv.extend(recorded.curl_args());
+            let run = measured(&self_exe, &scratch, &argv, true)?;
+            let out = String::from_utf8_lossy(&run.stdout).into_owned();
+            let mut fields = out.split_whitespace();
+            let code = fields.next();
+            let size = fields.next().and_then(|s| s.parse::<u64>().ok());
+            if code != Some("200") || size.is_none_or(|s| s < bytes) {
+                return Err(BenchError::new(format!(
+                    "curl read the exec stream badly: {out:?}"
+                )));
+            }
+            curl_runs.push(run.usage);
+        }
     }
     let ours = median_usage(&ours);
+    let reference = (!curl_runs.is_empty()).then(|| median_usage(&curl_runs));
     let request = request.expect("at least one repetition");
-
-    let reference = match ctx.tools.curl.clone() {
-        None => None,
-        Some(curl) => {
-            let mut runs = Vec::new();
-            for _ in 0..reps {
-                let mut argv: Vec<OsString> = vec![
-                    curl.clone().into(),
-                    "-sSN".into(),
-                    "-o".into(),
-                    "/dev/null".into(),
-                    "-w".into(),
-                    "%{http_code} %{size_download}".into(),
-                ];
-                argv.extend(request.curl_args());
-                let run = measured(&self_exe, &scratch, &argv, true)?;
-                let out = String::from_utf8_lossy(&run.stdout).into_owned();
-                let mut fields = out.split_whitespace();
-                let (code, size) = (
-                    fields.next(),
-                    fields.next().and_then(|s| s.parse::<u64>().ok()),
-                );
-                if code != Some("200") || size.is_none_or(|s| s < bytes) {
-                    return Err(BenchError::new(format!(
-                        "curl read the exec stream badly: {out:?}"
-                    )));
-                }
-                runs.push(run.usage);
-            }
-            Some(median_usage(&runs))
-        }
-    };
 
     let throughput = |u: &Usage| Figure::throughput(bytes, u.wall_s);
     let cpu = |u: &Usage| Figure::secs(u.cpu_s());
@@ -130,7 +121,7 @@ fn streaming(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
          counted) in its own process; the reference is `curl -sSN -o /dev/null {}` with the \
          query and headers the client sent. Both run under the same getrusage shim; MB/s \
          counts stdout payload, although curl moves it still base64-encoded in JSON.",
-        shown_args(&request)
+        request.shown()
     ));
     Ok(())
 }
@@ -153,11 +144,13 @@ fn latency(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         client.transport().last()
     })?;
     let client = ctx.emulator()?.client()?;
-    let (head, first, total) = ctx.block_on(async {
-        let (mut head, mut first, mut total) = (Vec::new(), Vec::new(), Vec::new());
-        // One untimed run opens the pooled connection, as any caller's
-        // first call would.
-        for run in 0..=runs {
+    let curl = ctx.tools.curl.clone();
+    let (mut head, mut first, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut curl_start, mut curl_total) = (Vec::new(), Vec::new());
+    // Run 0 is untimed: it opens the client's pooled connection, as any
+    // caller's first call would. Ours and curl alternate.
+    for run in 0..=runs {
+        let (at_head, at_first, at_exit) = ctx.block_on(async {
             let started = Instant::now();
             let mut stream = client
                 .exec(&host, &request)
@@ -170,47 +163,23 @@ fn latency(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
                     at_first.get_or_insert(started.elapsed().as_secs_f64());
                 }
             }
-            let at_exit = started.elapsed().as_secs_f64();
             let at_first = at_first.ok_or_else(|| BenchError::new("echo printed nothing"))?;
-            if run > 0 {
-                head.push(at_head);
-                first.push(at_first);
-                total.push(at_exit);
-            }
+            Ok::<_, BenchError>((at_head, at_first, started.elapsed().as_secs_f64()))
+        })?;
+        if run == 0 {
+            continue;
         }
-        Ok::<_, BenchError>((median(&head), median(&first), median(&total)))
-    })?;
-
-    let curl_times = match ctx.tools.curl.clone() {
-        None => None,
-        Some(curl) => {
-            let (mut start, mut total) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                let output = Command::new(&curl)
-                    .args(["-sSN", "-o", "/dev/null", "-w"])
-                    .arg("%{http_code} %{time_starttransfer} %{time_total}")
-                    .args(recorded.curl_args())
-                    .stdin(Stdio::null())
-                    .output()
-                    .context(|| "run curl".to_owned())?;
-                let out = String::from_utf8_lossy(&output.stdout).into_owned();
-                let fields: Vec<&str> = out.split_whitespace().collect();
-                let parsed = match fields[..] {
-                    ["200", s, t] => s.parse::<f64>().ok().zip(t.parse::<f64>().ok()),
-                    _ => None,
-                };
-                let (s, t) = parsed.ok_or_else(|| {
-                    BenchError::new(format!(
-                        "curl exec failed: {out:?} {}",
-                        String::from_utf8_lossy(&output.stderr)
-                    ))
-                })?;
-                start.push(s);
-                total.push(t);
-            }
-            Some((median(&start), median(&total)))
+        head.push(at_head);
+        first.push(at_first);
+        total.push(at_exit);
+        if let Some(curl) = &curl {
+            let (s, t) = curl_latency(curl, &recorded)?;
+            curl_start.push(s);
+            curl_total.push(t);
         }
-    };
+    }
+    let (head, first, total) = (median(&head), median(&first), median(&total));
+    let curl_times = (!curl_start.is_empty()).then(|| (median(&curl_start), median(&curl_total)));
 
     let rows = [
         (
@@ -255,6 +224,29 @@ fn latency(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     Ok(())
 }
 
+/// One curl run of the recorded request: (time_starttransfer, time_total).
+fn curl_latency(curl: &std::path::Path, recorded: &RecordedRequest) -> BenchResult<(f64, f64)> {
+    let output = Command::new(curl)
+        .args(["-sSN", "-o", "/dev/null", "-w"])
+        .arg("%{http_code} %{time_starttransfer} %{time_total}")
+        .args(recorded.curl_args())
+        .stdin(Stdio::null())
+        .output()
+        .context(|| "run curl".to_owned())?;
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    let parsed = match fields[..] {
+        ["200", s, t] => s.parse::<f64>().ok().zip(t.parse::<f64>().ok()),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        BenchError::new(format!(
+            "curl exec failed: {out:?} {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    })
+}
+
 /// The median of each field across runs.
 pub fn median_usage(runs: &[Usage]) -> Usage {
     let pick = |f: fn(&Usage) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
@@ -265,26 +257,4 @@ pub fn median_usage(runs: &[Usage]) -> Usage {
         maxrss_kib: pick(|u| u.maxrss_kib as f64) as u64,
         code: runs.first().and_then(|u| u.code),
     }
-}
-
-/// A recorded request as curl arguments, for the notes; the address is
-/// elided, since it changes every run.
-pub fn shown_args(request: &RecordedRequest) -> String {
-    request
-        .curl_args()
-        .iter()
-        .map(|a| {
-            let text = a.to_string_lossy();
-            let text = match text.find("/vm/").or_else(|| text.find("/nodes")) {
-                Some(i) if text.starts_with("http://") => format!("http://ADDR{}", &text[i..]),
-                _ => text.into_owned(),
-            };
-            if text.contains(' ') || text.contains('&') || text.contains('?') {
-                format!("'{text}'")
-            } else {
-                text
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

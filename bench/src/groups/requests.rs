@@ -10,7 +10,6 @@ use std::time::Instant;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use slicer::ListOptions;
 
-use super::exec::shown_args;
 use super::Ctx;
 use crate::measure::measured;
 use crate::record::{recording_client, RecordedRequest};
@@ -65,6 +64,7 @@ pub fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         Some(curl) => Some(curl_runs(ctx, &curl, &recorded, n, k)?),
         None => None,
     };
+    // (package sequential, package concurrent, fetch sequential, fetch concurrent)
     let node = match node::node_and_package(&ctx.tools, &ctx.repo) {
         Ok((node, package)) if ctx.node => {
             eprintln!("[requests] npm package in Node");
@@ -76,10 +76,12 @@ pub fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
                 reps.to_string().into(),
             ];
             let out = node::run_script(&node, &ctx.repo, "requests.mjs", &args)?;
-            Ok((
+            Ok([
                 node::number(&out, "/sequential_s")?,
                 node::number(&out, "/concurrent_s")?,
-            ))
+                node::number(&out, "/fetch_sequential_s")?,
+                node::number(&out, "/fetch_concurrent_s")?,
+            ])
         }
         Ok(_) => Err("the Node figures are turned off".to_owned()),
         Err(reason) => Err(reason),
@@ -91,37 +93,45 @@ pub fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
     let par_label = format!("list_vms, {} with {k} in flight", thousands(count));
     let curl_seq = "curl keep-alive (one process, all URLs)".to_owned();
     let curl_par = format!("curl --parallel --parallel-max {k}");
-    let mut rows = vec![
+    let node_at = |i: usize| node.as_ref().map(|t| t[i]).map_err(Clone::clone);
+    let no_curl = "curl is not installed";
+    let rows = [
         (
             format!("native client: {seq_label} — vs {curl_seq}"),
             Ok(seq),
-            curl.map(|c| c.0),
+            curl.map(|c| c.0).ok_or(no_curl),
         ),
         (
             format!("native client: {par_label} — vs {curl_par}"),
             Ok(par),
-            curl.map(|c| c.1),
+            curl.map(|c| c.1).ok_or(no_curl),
+        ),
+        (
+            format!("npm package in Node: {seq_label} — vs {curl_seq}"),
+            node_at(0),
+            curl.map(|c| c.0).ok_or(no_curl),
+        ),
+        (
+            format!("npm package in Node: {par_label} — vs {curl_par}"),
+            node_at(1),
+            curl.map(|c| c.1).ok_or(no_curl),
+        ),
+        (
+            format!("npm package in Node: {seq_label} — vs Node's own fetch, same GETs"),
+            node_at(0),
+            node_at(2).map_err(|_| "no Node"),
+        ),
+        (
+            format!("npm package in Node: {par_label} — vs Node's own fetch, same GETs"),
+            node_at(1),
+            node_at(3).map_err(|_| "no Node"),
         ),
     ];
-    let node_seq = node.clone().map(|n| n.0);
-    let node_par = node.map(|n| n.1);
-    rows.push((
-        format!("npm package in Node: {seq_label} — vs {curl_seq}"),
-        node_seq,
-        curl.map(|c| c.0),
-    ));
-    rows.push((
-        format!("npm package in Node: {par_label} — vs {curl_par}"),
-        node_par,
-        curl.map(|c| c.1),
-    ));
     for (name, ours, reference) in rows {
         let row = match (ours, reference) {
             (Err(reason), _) => Row::skipped(name, reason),
-            (Ok(ours), Some(r)) => Row::compare(name, figure(ours), figure(r), Better::Higher),
-            (Ok(ours), None) => {
-                Row::reference_skipped(name, figure(ours), "curl is not installed", Better::Higher)
-            }
+            (Ok(ours), Ok(r)) => Row::compare(name, figure(ours), figure(r), Better::Higher),
+            (Ok(ours), Err(why)) => Row::reference_skipped(name, figure(ours), why, Better::Higher),
         };
         report.push(GROUP, row);
     }
@@ -129,8 +139,9 @@ pub fn run(ctx: &mut Ctx, report: &mut Report) -> BenchResult<()> {
         "requests: every side reuses connections; the native client and Node time their loops \
          in-process after one warm-up call, curl is timed as a whole process (`curl -sS -K \
          CONFIG` with one `url`/`output = /dev/null` pair per request, plus the client's \
-         headers: {}).",
-        shown_args(&recorded)
+         headers: {}). Node's own fetch is timed in the same script on `fetch(URL/nodes)` \
+         then `json()`.",
+        recorded.shown()
     ));
     Ok(())
 }
