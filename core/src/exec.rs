@@ -283,6 +283,8 @@ pub type IdFrame = (Option<u64>, ExecFrame);
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     buf: BytesMut,
+    /// How much of `buf` is known to hold no newline.
+    scanned: usize,
     typed: bool,
     last_exit_code: i32,
     finished: bool,
@@ -313,15 +315,21 @@ impl FrameDecoder {
     pub fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<IdFrame>) -> Result<()> {
         self.buf.extend_from_slice(chunk);
         while !self.finished {
-            let Some(nl) = self.buf.iter().position(|&b| b == b'\n') else {
+            // Only the bytes after what earlier chunks already searched can
+            // hold the newline: a long line is not rescanned per chunk.
+            let Some(found) = memchr::memchr(b'\n', &self.buf[self.scanned..]) else {
+                self.scanned = self.buf.len();
                 break;
             };
+            let nl = self.scanned + found;
+            self.scanned = 0;
             let line = self.buf.split_to(nl + 1);
             self.line(&line[..nl], out)?;
         }
         if self.finished {
             // Anything after the final frame is not output of this process.
             self.buf.clear();
+            self.scanned = 0;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use slicer_core::CreateVmRequest;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
@@ -89,10 +90,17 @@ impl Emulator {
             async move { state.stopped().await }
         };
         let server = match listener {
+            // Frames are small and latency-bound: without TCP_NODELAY a reused
+            // connection holds each one for a delayed ACK (Go daemons set it).
             Bound::Tcp(l) => tokio::spawn(
-                axum::serve(l, app)
-                    .with_graceful_shutdown(stopping)
-                    .into_future(),
+                axum::serve(
+                    l.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    }),
+                    app,
+                )
+                .with_graceful_shutdown(stopping)
+                .into_future(),
             ),
             Bound::Unix(l) => tokio::spawn(
                 axum::serve(l, app)
