@@ -32,19 +32,30 @@ fn wrong_state(hostname: &str, s: &VmState, what: &str) -> ApiError {
     ApiError::conflict(format!("cannot {what} VM {hostname:?}: it is {status}"))
 }
 
+/// Applies `change` to a running or paused VM in one atomic update; any
+/// other state is a 409 naming the operation.
+fn while_running_or_paused(
+    state: &AppState,
+    hostname: &str,
+    what: &str,
+    change: impl FnOnce(&mut VmState),
+) -> Result<(), ApiError> {
+    let vm = state.vm(hostname)?;
+    vm.update(|s| match s.power {
+        Power::Running | Power::Paused => {
+            change(s);
+            Ok(())
+        }
+        _ => Err(wrong_state(hostname, s, what)),
+    })
+}
+
 /// `POST /vm/{h}/pause`; pausing a paused VM is a no-op.
 pub(super) async fn pause(
     State(state): State<Arc<AppState>>,
     PathParams(hostname): PathParams<String>,
 ) -> Result<Ack, ApiError> {
-    let vm = state.vm(&hostname)?;
-    vm.update(|s| match s.power {
-        Power::Running | Power::Paused => {
-            s.power = Power::Paused;
-            Ok(())
-        }
-        _ => Err(wrong_state(&hostname, s, "pause")),
-    })?;
+    while_running_or_paused(&state, &hostname, "pause", |s| s.power = Power::Paused)?;
     Ok(ack(format!("VM {hostname} paused\n")))
 }
 
@@ -53,14 +64,7 @@ pub(super) async fn resume(
     State(state): State<Arc<AppState>>,
     PathParams(hostname): PathParams<String>,
 ) -> Result<Ack, ApiError> {
-    let vm = state.vm(&hostname)?;
-    vm.update(|s| match s.power {
-        Power::Running | Power::Paused => {
-            s.power = Power::Running;
-            Ok(())
-        }
-        _ => Err(wrong_state(&hostname, s, "resume")),
-    })?;
+    while_running_or_paused(&state, &hostname, "resume", |s| s.power = Power::Running)?;
     Ok(ack(format!("VM {hostname} resumed\n")))
 }
 
@@ -70,14 +74,7 @@ pub(super) async fn suspend(
     State(state): State<Arc<AppState>>,
     PathParams(hostname): PathParams<String>,
 ) -> Result<Ack, ApiError> {
-    let vm = state.vm(&hostname)?;
-    vm.update(|s| match s.power {
-        Power::Running | Power::Paused => {
-            s.suspend();
-            Ok(())
-        }
-        _ => Err(wrong_state(&hostname, s, "suspend")),
-    })?;
+    while_running_or_paused(&state, &hostname, "suspend", VmState::suspend)?;
     Ok(ack(format!("VM {hostname} suspended\n")))
 }
 
