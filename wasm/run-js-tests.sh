@@ -20,23 +20,9 @@ emulator="$repo/target/debug/slicer-emulator"
 
 work=$(mktemp -d)
 token="js-tests-$RANDOM$RANDOM"
-"$emulator" --listen 127.0.0.1:0 --token "$token" >"$work/emulator.out" 2>"$work/emulator.err" &
-emulator_pid=$!
-cleanup() {
-  kill "$emulator_pid" 2>/dev/null || true
-  wait "$emulator_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-url=""
-for _ in $(seq 1 100); do
-  url=$(grep -ao 'http://[0-9.]*:[0-9]*' "$work/emulator.out" | head -n 1 || true)
-  [ -n "$url" ] && break
-  kill -0 "$emulator_pid" 2>/dev/null || { cat "$work/emulator.err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "the emulator did not report its address" >&2; exit 1; }
+# shellcheck source=../scripts/lib/emulator.sh
+. "$repo/scripts/lib/emulator.sh"
+start_emulator "$emulator" "$work" --token "$token"
 echo "emulator at $url"
 
 export PATH="$wasm_dir/js-tests/node_modules/.bin:$PATH"

@@ -23,23 +23,9 @@ page_port=$(free_port)
 page_origin="http://127.0.0.1:$page_port"
 
 work=$(mktemp -d)
-"$emulator" --listen 127.0.0.1:0 --no-auth --cors-origin "$page_origin" >"$work/out" 2>"$work/err" &
-emulator_pid=$!
-cleanup() {
-  kill "$emulator_pid" 2>/dev/null || true
-  wait "$emulator_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-url=""
-for _ in $(seq 1 100); do
-  url=$(grep -ao 'http://[0-9.]*:[0-9]*' "$work/out" | head -n 1 || true)
-  [ -n "$url" ] && break
-  kill -0 "$emulator_pid" 2>/dev/null || { cat "$work/err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "the emulator did not report its address" >&2; exit 1; }
+# shellcheck source=../scripts/lib/emulator.sh
+. "$repo/scripts/lib/emulator.sh"
+start_emulator "$emulator" "$work" --no-auth --cors-origin "$page_origin"
 echo "emulator at $url, browser test page at $page_origin"
 
 export SLICER_WASM_TEST_URL="$url"
